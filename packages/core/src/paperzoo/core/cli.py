@@ -1,0 +1,329 @@
+"""The ``paperzoo`` command: LightningCLI's fit/validate/test/predict plus ``list`` and ``run``.
+
+::
+
+    paperzoo fit --config experiments/vision/resnet_he2016/cifar10_resnet20.yaml [--trainer.max_epochs=3]
+    paperzoo list [--format table|json]
+    paperzoo run NAME [--seeds N] [--config experiments/_base/gpu.yaml] [--trainer.max_epochs=3]
+
+Problems the user can fix (an unknown experiment, a misspelt key, a missing dataset, a corrupt file)
+are reported as one sentence on stderr with exit status 1 (2 for command-line syntax); add ``--debug``
+or set ``PAPERZOO_DEBUG=1`` for the full traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import statistics
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from jsonargparse import ArgumentError
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger
+
+from paperzoo.core.callbacks import NonFiniteLossGuard, RunRecordCallback
+from paperzoo.core.checkpoint import SafeCheckpointIO, read_checkpoint
+from paperzoo.core.errors import PaperzooError
+from paperzoo.core.experiments import ExperimentInfo, catalog, experiments_dir, resolve
+
+DEFAULT_ROOT = "runs"
+
+# Lightning 2.6 calls a pytree API that torch 2.15 deprecates, once per batch; it is not ours to fix.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+class PaperzooCLI(LightningCLI):
+    """LightningCLI with paperzoo's defaults.
+
+    * Model and data are given by ``class_path`` (any LightningModule / LightningDataModule).
+    * Configs are parsed in omegaconf mode (``${data.init_args.batch_size}`` interpolation works).
+    * An optional ``experiment:`` block (:class:`~paperzoo.core.experiments.ExperimentInfo`) names the run.
+    * A ``checkpoint:`` block configures the always-present ``ModelCheckpoint`` (``save_last`` on).
+    * Every run has a CSV logger in ``runs/<experiment>/version_N`` (added to any loggers configured),
+      a Rich progress bar, a non-finite-loss guard, atomic checkpoint writes and weights-only loads, and
+      saves its resolved ``config.yaml`` and ``environment.json`` (versions, git commit) in that folder.
+    """
+
+    def __init__(self, args: Sequence[str] | None = None, run: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("parser_kwargs", {"parser_mode": "omegaconf", "exit_on_error": False, "allow_abbrev": False})
+        super().__init__(
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_callback=RunRecordCallback,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={"default_root_dir": DEFAULT_ROOT},
+            auto_configure_optimizers=False,
+            args=list(args) if args is not None else None,
+            run=run,
+            **kwargs,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--experiment",
+            type=ExperimentInfo | None,
+            default=None,
+            help="What the config reproduces: the paper, its metric and its number (see paperzoo list).",
+        )
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "epoch{epoch}-step{step}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Sequence[str] | None) -> None:
+        # LightningCLI warns when both `args` and sys.argv are given; `main` always passes argv explicitly.
+        self.config = parser.parse_args(args)
+
+    def _parse_ckpt_path(self) -> None:
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            ckpt_path = self.config[subcommand].get("ckpt_path")
+            if ckpt_path and ckpt_path not in ("best", "last", "hpc", "registry"):
+                read_checkpoint(ckpt_path)
+        super()._parse_ckpt_path()
+
+    def before_instantiate_classes(self) -> None:
+        # Loggers configured without a run name take the experiment's name.
+        config = self.config.get(str(self.subcommand), self.config)
+        experiment = config.get("experiment")
+        loggers = config.get("trainer.logger")
+        if experiment is None or not isinstance(loggers, list):
+            return
+        for logger in loggers:
+            init_args = logger.get("init_args") if hasattr(logger, "get") else None
+            if init_args is not None and init_args.get("name") in (None, "lightning_logs"):
+                init_args["name"] = experiment.name
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        root = trainer_config.get("default_root_dir") or DEFAULT_ROOT
+        experiment = self._get(self.config_init, "experiment")
+        name = experiment.name if experiment else "default"
+
+        logger = trainer_config.get("logger")
+        if logger is not False:
+            loggers = [] if logger in (None, True) else list(logger) if isinstance(logger, list) else [logger]
+            if not any(isinstance(lg, CSVLogger) for lg in loggers):
+                loggers.insert(0, CSVLogger(save_dir=root, name=name))
+            kwargs["logger"] = loggers
+
+        callbacks = list(trainer_config.get("callbacks") or [])
+        callbacks.insert(0, NonFiniteLossGuard())
+        if trainer_config.get("enable_progress_bar", True) is not False and not any(
+            isinstance(cb, ProgressBar) for cb in callbacks
+        ):
+            callbacks.append(RichProgressBar(leave=True))
+        kwargs["callbacks"] = callbacks
+
+        plugins = trainer_config.get("plugins")
+        plugins = [] if plugins is None else list(plugins) if isinstance(plugins, list) else [plugins]
+        if not any(hasattr(p, "save_checkpoint") for p in plugins):
+            plugins.append(SafeCheckpointIO())
+        kwargs["plugins"] = plugins
+        return super().instantiate_trainer(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------------- errors
+
+
+def _argument_error_sentence(err: BaseException) -> str:
+    """Boil jsonargparse's nested, multi-line report down to one sentence that says what is wrong."""
+    text = str(err).strip()
+    option = re.search(r"does not accept option '([^']+)'", text) or re.search(
+        r"Key \"?([\w.]+)\"? is not expected", text
+    )
+    if option:
+        return f"the option {option.group(1)!r} is not accepted; check its spelling (--help lists the options)"
+    problems = re.findall(r"Problem with given class_path '([^']+)':\s*\n\s*(.+)", text)
+    if problems:
+        class_path, reason = problems[-1]  # the innermost class is the one at fault
+        reason = reason.strip().rstrip(":")
+        bad_key = re.match(r"Option '([^']+)' is not accepted", reason) or re.match(
+            r"Key \"([^\"]+)\" is not expected", reason
+        )
+        if bad_key:
+            return f"{class_path} has no argument {bad_key.group(1)!r}; check the spelling under its init_args"
+        if "has no attribute" in reason or "No module named" in reason or "not accessible" in reason:
+            return f"the class_path {class_path} cannot be imported ({reason}); check the module and class name"
+        return f"the config for {class_path} is invalid: {reason}"
+    path = re.search(r"Expected a path but (\S+) either not accessible or invalid", text) or re.search(
+        r"Import path (\S+)", text
+    )
+    if path:
+        return f"the class_path {path.group(1)} cannot be imported; check the module and class name"
+    missing = re.search(r'[Kk]ey "([\w.]+)" is required', text)
+    if missing:
+        return f"the config must set {missing.group(1)!r}"
+    lines = [ln.strip(" -") for ln in text.splitlines() if ln.strip()]
+    return " ".join(lines[:2]) if lines else "the command line or config could not be parsed"
+
+
+def _debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
+    debug = os.environ.get("PAPERZOO_DEBUG", "") not in ("", "0", "false")
+    if "--debug" in argv:
+        debug = True
+        argv = [a for a in argv if a != "--debug"]
+    return debug, argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``paperzoo`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug, argv = _debug_requested(argv)
+    try:
+        if argv and argv[0] == "list":
+            return cmd_list(argv[1:])
+        if argv and argv[0] == "run":
+            return cmd_run(argv[1:])
+        PaperzooCLI(args=argv)
+        return 0
+    except (PaperzooError, ArgumentError, FileNotFoundError) as err:
+        if debug:
+            traceback.print_exc()
+        message = _argument_error_sentence(err) if isinstance(err, ArgumentError) else str(err)
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; the last checkpoint written is kept", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:
+    sys.exit(main())
+
+
+# ----------------------------------------------------------------------------------------------- list
+
+
+def cmd_list(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="paperzoo list",
+        description="List every experiment: its paper, dataset, metric, the paper's number and ours.",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (for people, the default) or json (a stable list of objects with name, paper, dataset, "
+        "metric, paper_value, our_value, our_source, config, ...)",
+    )
+    args = parser.parse_args(argv)
+    root = experiments_dir()
+    rows = [e.as_dict(root) for e in catalog(root)]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"paperzoo experiments ({len(rows)})", show_lines=False)
+    for column in ("name", "paper", "dataset", "metric", "paper", "ours", "source of ours"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        paper = r["paper"]
+        cite = f"{paper['authors']} {paper['year']}" + (f" (arXiv {paper['arxiv']})" if paper["arxiv"] else "")
+        dataset = r["dataset"] + ("" if r["papers_dataset"] else " *")
+        table.add_row(
+            r["name"],
+            f"{paper['title']}, {cite}",
+            dataset,
+            r["metric"],
+            _fmt(r["paper_value"]),
+            _fmt(r["our_value"]) if r["our_value"] is not None else "not yet",
+            r["our_source"] or "",
+        )
+    console = Console(width=max(Console().width, 160))
+    console.print(table)
+    console.print("* not the paper's dataset: an offline stand-in; its number is not comparable to the paper's.")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+# ----------------------------------------------------------------------------------------------- run
+
+
+def cmd_run(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="paperzoo run",
+        description="Fit an experiment, then test its best checkpoint, and print the paper's metric next to "
+        "the paper's number. Any other argument (--config FILE, --trainer.max_epochs=3, "
+        "--data.init_args.data_dir=...) is passed to the fit after the experiment's own config.",
+    )
+    parser.add_argument("name", help="experiment name from `paperzoo list`, or a path to an experiment YAML")
+    parser.add_argument("--seeds", type=int, default=1, help="number of seeds to run (mean +- std is printed)")
+    parser.add_argument("--seed", type=int, default=0, help="first seed; seeds are seed, seed+1, ... (default 0)")
+    args, overrides = parser.parse_known_args(argv)
+    if args.seeds < 1:
+        raise PaperzooError("--seeds must be at least 1")
+    experiment = resolve(args.name)
+    info = experiment.info
+    results: list[dict[str, Any]] = []
+    for i in range(args.seeds):
+        seed = args.seed + i
+        cli_args = ["--config", str(experiment.config), *overrides, f"--seed_everything={seed}"]
+        cli = PaperzooCLI(args=cli_args, run=False)
+        trainer = cli.trainer
+        trainer.fit(cli.model, datamodule=cli.datamodule)
+        ckpt = trainer.checkpoint_callback
+        best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
+        tested = trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None, verbose=False)
+        metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
+        value = info.value_from(metrics[info.monitor]) if info.monitor in metrics else None
+        record = {
+            "experiment": info.name,
+            "seed": seed,
+            "metric": info.metric,
+            "value": value,
+            "test_metrics": metrics,
+            "checkpoint": best,
+            "log_dir": trainer.log_dir,
+        }
+        results.append(record)
+        if trainer.is_global_zero and trainer.log_dir:
+            Path(trainer.log_dir).mkdir(parents=True, exist_ok=True)
+            (Path(trainer.log_dir) / "result.json").write_text(json.dumps(record, indent=2) + "\n")
+        if not trainer.is_global_zero:
+            return 0
+    _print_run_summary(info, results)
+    return 0
+
+
+def _print_run_summary(info: ExperimentInfo, results: list[dict[str, Any]]) -> None:
+    values = [r["value"] for r in results if r["value"] is not None]
+    label = info.metric or info.monitor
+    for r in results:
+        shown = "n/a" if r["value"] is None else f"{r['value']:.4g}"
+        print(f"{info.name} seed {r['seed']}: {label} = {shown}  (run dir: {r['log_dir']})")
+    if not values:
+        print(f"{info.name}: the test did not log {info.monitor!r}, so {label} is not available")
+        return
+    if len(values) > 1:
+        summary = f"{statistics.mean(values):.4g} +- {statistics.stdev(values):.2g} over {len(values)} seeds"
+    else:
+        summary = f"{values[0]:.4g}"
+    paper = f"{info.paper_value:g}" if info.paper_value is not None else "not reported"
+    note = "" if info.papers_dataset else " (on an offline stand-in dataset, not the paper's)"
+    print(f"{info.name}: {label} = {summary}; paper: {paper}{note}")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    console_main()

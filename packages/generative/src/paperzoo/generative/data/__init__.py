@@ -1,0 +1,1 @@
+"""paperzoo.generative.data (filled in by the generative issue)."""

@@ -1,0 +1,1 @@
+"""paperzoo.generative.layers (filled in by the generative issue)."""

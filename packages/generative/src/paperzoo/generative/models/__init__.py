@@ -1,0 +1,1 @@
+"""paperzoo.generative.models (filled in by the generative issue)."""

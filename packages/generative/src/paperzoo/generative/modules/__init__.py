@@ -1,0 +1,1 @@
+"""paperzoo.generative.modules (filled in by the generative issue)."""

@@ -1,0 +1,8 @@
+"""The model registry of paperzoo.generative."""
+
+from paperzoo.core.registry import ModelRegistry
+
+_registry = ModelRegistry("generative")
+register_model = _registry.register_model
+create_model = _registry.create_model
+list_models = _registry.list_models

@@ -1,0 +1,1 @@
+"""paperzoo.graph.data (filled in by the graph issue)."""

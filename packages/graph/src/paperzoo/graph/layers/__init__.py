@@ -1,0 +1,1 @@
+"""paperzoo.graph.layers (filled in by the graph issue)."""

@@ -1,0 +1,1 @@
+"""paperzoo.graph.models (filled in by the graph issue)."""

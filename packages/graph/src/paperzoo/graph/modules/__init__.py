@@ -1,0 +1,1 @@
+"""paperzoo.graph.modules (filled in by the graph issue)."""

@@ -1,0 +1,1 @@
+"""paperzoo.llm.data (filled in by the llm issue)."""

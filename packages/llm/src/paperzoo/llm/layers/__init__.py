@@ -1,0 +1,1 @@
+"""paperzoo.llm.layers (filled in by the llm issue)."""

@@ -1,0 +1,1 @@
+"""paperzoo.llm.models (filled in by the llm issue)."""

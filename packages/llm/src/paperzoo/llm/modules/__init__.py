@@ -1,0 +1,1 @@
+"""paperzoo.llm.modules (filled in by the llm issue)."""

@@ -1,0 +1,1 @@
+"""paperzoo.sequence.data (filled in by the sequence issue)."""

@@ -1,0 +1,1 @@
+"""paperzoo.sequence.layers (filled in by the sequence issue)."""

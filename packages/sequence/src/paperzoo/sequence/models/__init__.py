@@ -1,0 +1,1 @@
+"""paperzoo.sequence.models (filled in by the sequence issue)."""

@@ -1,0 +1,1 @@
+"""paperzoo.sequence.modules (filled in by the sequence issue)."""
