@@ -105,3 +105,11 @@ def test_run_prints_metric_next_to_paper_value(tmp_path, capsys, monkeypatch):
     record = json.loads(results[0].read_text())
     assert record["seed"] == 0 and record["value"] == record["test_metrics"]["test/loss"]
     assert "epoch" in Path(record["checkpoint"]).name  # tested on the best checkpoint, not the last weights
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("list", "run", "fit", "validate", "test", "predict"):
+        assert f"\n  {command} " in out
+    assert main([]) == 2

@@ -195,12 +195,21 @@ def test_val_size_must_leave_training_images(tmp_path):
         MNISTDataModule(str(tmp_path), val_size=40).setup("fit")
 
 
-def test_loaders_sampler_and_batch_sizes(tmp_path):
+def test_loaders_sampler_and_batch_sizes(tmp_path, monkeypatch):
     write_mnist(tmp_path, n_train=100)
     dm = MNISTDataModule(str(tmp_path), val_size=20, batch_size=16, seed=3)
     dm.setup("fit")
+    monkeypatch.setenv("PL_GLOBAL_SEED", "0")
+    order = {run: list(dm.train_dataloader().sampler) for run in ("0",)}
+    monkeypatch.setenv("PL_GLOBAL_SEED", "1")
+    order["1"] = list(dm.train_dataloader().sampler)
+    assert order["0"] != order["1"], "the run seed (seed_everything) changes the data order"
+    other = MNISTDataModule(str(tmp_path), val_size=20, batch_size=16, seed=4)
+    other.setup("fit")
+    assert list(other.train_dataloader().sampler) != order["1"], "so does the data's own seed"
+    assert list(dm.train_dataloader().sampler) == order["1"]
     loader = dm.train_dataloader()
-    assert isinstance(loader.sampler, EpochSeededSampler) and loader.sampler.seed == 3
+    assert isinstance(loader.sampler, EpochSeededSampler)
     assert loader.batch_size == 16 and not loader.drop_last
     assert sum(len(y) for _, y in loader) == 80
     dm.trainer = fake_trainer(world_size=1)
@@ -480,7 +489,7 @@ def test_trainer_uses_the_hooks(tmp_path):
     first = model.seen[0]
     assert first.dtype == torch.float32 and first.shape == (8, 1, 28, 28)
     # the first batch is the seeded sampler's first 8 training images, cropped as at step 0
-    x = dm.train_set.tensors[0][list(EpochSeededSampler(30, 0))[:8]]
+    x = dm.train_set.tensors[0][list(dm.train_dataloader().sampler)[:8]]
     dm.trainer = fake_trainer(global_step=0)
     torch.testing.assert_close(first, dm.on_after_batch_transfer((x, None), 0)[0])
 

@@ -181,10 +181,36 @@ def _debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
     return debug, argv
 
 
+OVERVIEW = """usage: paperzoo COMMAND [options]
+
+paperzoo: from-scratch implementations of deep-learning papers, trained with PyTorch Lightning.
+
+commands:
+  list       list every experiment: paper, dataset, metric, the paper's number and ours
+  run        fit an experiment by name, test its best checkpoint, print ours next to the paper's
+  fit        LightningCLI: train from --config files (and --key=value overrides)
+  validate   LightningCLI: evaluate on the validation set
+  test       LightningCLI: evaluate on the test set (with --ckpt_path)
+  predict    LightningCLI: predict on the predict set
+
+`paperzoo COMMAND --help` explains every option of a command.
+Add --debug (or set PAPERZOO_DEBUG=1) to see the full traceback of an error.
+
+examples:
+  paperzoo list
+  paperzoo run quickstart
+  paperzoo run resnet56-cifar10 --seeds 5 --config experiments/_base/gpu.yaml
+  paperzoo fit --config experiments/vision/resnet_he2016/cifar10_resnet20.yaml --trainer.max_steps=1000
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``paperzoo`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug, argv = _debug_requested(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(OVERVIEW, end="")
+        return 0 if argv else 2
     try:
         if argv and argv[0] == "list":
             return cmd_list(argv[1:])
@@ -217,16 +243,27 @@ def cmd_list(argv: Sequence[str]) -> int:
     )
     parser.add_argument(
         "--format",
-        choices=("table", "json"),
+        choices=("table", "json", "markdown"),
         default="table",
-        help="table (for people, the default) or json (a stable list of objects with name, paper, dataset, "
-        "metric, paper_value, our_value, our_source, config, ...)",
+        help="table (for people, the default), json (a stable list of objects with name, paper, dataset, "
+        "metric, paper_value, our_value, our_source, config, ...) or markdown (the README's table)",
     )
     args = parser.parse_args(argv)
     root = experiments_dir()
     rows = [e.as_dict(root) for e in catalog(root)]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
+        return 0
+    if args.format == "markdown":
+        print("| experiment | paper | dataset | metric | paper | ours | source of ours |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            dataset = r["dataset"] + ("" if r["papers_dataset"] else " (offline stand-in)")
+            ours = _fmt(r["our_value"]) if r["our_value"] is not None else "not yet"
+            print(
+                f"| `{r['name']}` | {_cite(r['paper'])} | {dataset} | {r['metric']} | {_fmt(r['paper_value'])} "
+                f"| {ours} | {r['our_source'] or ''} |"
+            )
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -235,12 +272,10 @@ def cmd_list(argv: Sequence[str]) -> int:
     for column in ("name", "paper", "dataset", "metric", "paper", "ours", "source of ours"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        paper = r["paper"]
-        cite = f"{paper['authors']} {paper['year']}" + (f" (arXiv {paper['arxiv']})" if paper["arxiv"] else "")
         dataset = r["dataset"] + ("" if r["papers_dataset"] else " *")
         table.add_row(
             r["name"],
-            f"{paper['title']}, {cite}",
+            _cite(r["paper"]),
             dataset,
             r["metric"],
             _fmt(r["paper_value"]),
@@ -251,6 +286,11 @@ def cmd_list(argv: Sequence[str]) -> int:
     console.print(table)
     console.print("* not the paper's dataset: an offline stand-in; its number is not comparable to the paper's.")
     return 0
+
+
+def _cite(paper: dict) -> str:
+    arxiv = f", arXiv {paper['arxiv']}" if paper["arxiv"] else ""
+    return f"{paper['title']} ({paper['authors']} {paper['year']}{arxiv})"
 
 
 def _fmt(value: float | None) -> str:

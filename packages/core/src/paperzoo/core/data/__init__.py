@@ -1,5 +1,5 @@
 """Shared data helpers: deterministic splits and epoch-seeded shuffling."""
 
-from paperzoo.core.data.sampling import EpochSeededSampler, seeded_split
+from paperzoo.core.data.sampling import EpochSeededSampler, run_seed, seeded_split
 
-__all__ = ["EpochSeededSampler", "seeded_split"]
+__all__ = ["EpochSeededSampler", "run_seed", "seeded_split"]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import Sampler
+
+
+def run_seed() -> int:
+    """The run's global seed (``seed_everything``), 0 when none was set.
+
+    DataModules mix it into the data order and augmentation, so ``paperzoo run --seeds N`` varies them
+    along with the initialisation while the validation split (seeded by the data's own ``seed``) stays.
+    """
+    return int(os.environ.get("PL_GLOBAL_SEED", 0))
 
 
 class EpochSeededSampler(Sampler[int]):

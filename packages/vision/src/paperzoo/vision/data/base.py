@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from paperzoo.core.data import EpochSeededSampler, seeded_split
+from paperzoo.core.data import EpochSeededSampler, run_seed, seeded_split
 from paperzoo.core.errors import ConfigError
 
 
@@ -97,9 +97,11 @@ class ImageClassificationDataModule(pl.LightningDataModule):
         self.test_set = TensorDataset(x_test, y_test)
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled by ``(seed, epoch)`` on one device; under DDP Lightning injects its DistributedSampler."""
+        """Shuffled by ``(seed, run seed, epoch)`` on one device; under DDP Lightning injects its
+        DistributedSampler, seeded by the run seed and the epoch."""
         if self.trainer is None or self.trainer.world_size == 1:
-            sampler = EpochSeededSampler(len(self.train_set), self.seed)
+            order_seed = int(np.random.SeedSequence((self.seed, run_seed())).generate_state(1)[0])
+            sampler = EpochSeededSampler(len(self.train_set), order_seed)
             return self._loader(self.train_set, self.batch_size, sampler=sampler)
         return self._loader(self.train_set, self.batch_size, shuffle=True)
 
@@ -143,9 +145,9 @@ class ImageClassificationDataModule(pl.LightningDataModule):
         return (x - mean) / std, y
 
     def _augmentation_generator(self, device: torch.device) -> torch.Generator:
-        # A pure function of (seed, step, rank): resuming at step k gives the crops of step k, and DDP ranks
-        # draw different crops. Micro-batches of one accumulated step share offsets; they hold different images.
-        entropy = (self.seed, self.trainer.global_step, self.trainer.global_rank)
+        # A pure function of (seed, run seed, step, rank): resuming at step k gives the crops of step k, and DDP
+        # ranks draw different crops. Micro-batches of one accumulated step share offsets; they hold different images.
+        entropy = (self.seed, run_seed(), self.trainer.global_step, self.trainer.global_rank)
         state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]
         return torch.Generator(device=device).manual_seed(int(state))
 

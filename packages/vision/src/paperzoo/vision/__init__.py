@@ -1,0 +1,31 @@
+"""paperzoo.vision: CNNs from scratch (LeNet-5, ResNet) with image-classification DataModules.
+
+>>> from paperzoo.vision import create_model, list_models
+>>> model = create_model("resnet20", num_classes=10, in_chans=1)
+"""
+
+from paperzoo.vision import models
+from paperzoo.vision.data import (
+    CIFAR10DataModule,
+    CIFAR100DataModule,
+    FashionMNISTDataModule,
+    ImageClassificationDataModule,
+    MNIST5kDataModule,
+    MNISTDataModule,
+)
+from paperzoo.vision.modules import ImageClassifier
+from paperzoo.vision.registry import create_model, list_models, register_model
+
+__all__ = [
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
+    "FashionMNISTDataModule",
+    "ImageClassificationDataModule",
+    "ImageClassifier",
+    "MNIST5kDataModule",
+    "MNISTDataModule",
+    "create_model",
+    "list_models",
+    "models",
+    "register_model",
+]
