@@ -113,3 +113,17 @@ def test_help_lists_every_command(capsys):
     for command in ("list", "run", "fit", "validate", "test", "predict"):
         assert f"\n  {command} " in out
     assert main([]) == 2
+
+
+def test_corrupt_dataset_file_gives_one_sentence(tmp_path, capsys, monkeypatch):
+    from paperzoo.core.testing import write_mnist
+
+    data = write_mnist(tmp_path / "mnist", n_train=64, n_test=16)
+    images = data / "train-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[: len(images.read_bytes()) // 2])  # a download cut off half-way
+    monkeypatch.chdir(tmp_path)
+    config = EXPERIMENTS / "vision" / "lenet5_lecun1998" / "mnist.yaml"
+    code = main(["run", str(config), f"--data.init_args.data_dir={data}", "--data.init_args.val_size=16"])
+    assert code == 1
+    line = _one_error_line(capsys)
+    assert "train-images-idx3-ubyte.gz" in line
