@@ -39,6 +39,16 @@ from paperzoo.core.experiments import ExperimentInfo, catalog, experiments_dir, 
 
 DEFAULT_ROOT = "runs"
 
+
+class _DropAdvertisements(logging.Filter):
+    """Lightning logs an advertisement for its cloud logger at the start of every run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisements())
+
 # Lightning 2.6 calls a pytree API that torch 2.15 deprecates, once per batch; it is not ours to fix.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
