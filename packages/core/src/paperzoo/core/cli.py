@@ -198,6 +198,7 @@ paperzoo: from-scratch implementations of deep-learning papers, trained with PyT
 commands:
   list       list every experiment: paper, dataset, metric, the paper's number and ours
   run        fit an experiment by name, test its best checkpoint, print ours next to the paper's
+  plot       draw a run's loss and accuracy curves (from its metrics.csv) to a PNG
   fit        LightningCLI: train from --config files (and --key=value overrides)
   validate   LightningCLI: evaluate on the validation set
   test       LightningCLI: evaluate on the test set (with --ckpt_path)
@@ -226,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_list(argv[1:])
         if argv and argv[0] == "run":
             return cmd_run(argv[1:])
+        if argv and argv[0] == "plot":
+            return cmd_plot(argv[1:])
         PaperzooCLI(args=argv)
         return 0
     except (PaperzooError, ArgumentError, FileNotFoundError) as err:
@@ -305,6 +308,23 @@ def _cite(paper: dict) -> str:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
+
+
+# ----------------------------------------------------------------------------------------------- plot
+
+
+def cmd_plot(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="paperzoo plot", description="Draw a run's per-epoch loss and accuracy curves to a PNG."
+    )
+    parser.add_argument("run_dir", help="a run directory, e.g. runs/quickstart/version_0 (it holds metrics.csv)")
+    parser.add_argument("--out", default=None, help="the PNG to write (default: RUN_DIR/curves.png)")
+    parser.add_argument("--title", default=None, help="the figure's title (default: the run's name and version)")
+    args = parser.parse_args(argv)
+    from paperzoo.core.plots import plot_run
+
+    print(plot_run(args.run_dir, out=args.out, title=args.title))
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------- run
