@@ -26,6 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# Lightning 2.6 calls jsonargparse APIs that jsonargparse 4.49 deprecates; users cannot act on those warnings.
+os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+
 import lightning as L
 from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
