@@ -158,3 +158,43 @@ def test_builds_from_a_lightning_cli_config():
     assert type(optimizer) is optim.Adam
     assert optimizer.defaults["lr"] == 0.01
     assert optimizer.defaults["betas"] == (0.9, 0.999)
+
+
+@pytest.mark.parametrize("case", range(len(CASES)), ids=CASE_IDS)
+def test_cpu_chunked_update_of_large_tensors_is_exact(case, monkeypatch):
+    """Tensors larger than a CPU chunk are updated piece by piece: the same numbers as in one piece."""
+    from paperzoo.core.optim import base
+
+    name, kwargs = CASES[case]
+    monkeypatch.setattr(base, "CPU_CHUNK", 1000)  # small, so the test tensors are split several ways
+
+    def run(optimizer_class, chunk: int) -> list[torch.Tensor]:
+        monkeypatch.setattr(base, "CPU_CHUNK", chunk)
+        torch.manual_seed(0)
+        params = [nn.Parameter(torch.randn(2345)), nn.Parameter(torch.randn(40, 70)), nn.Parameter(torch.randn(7))]
+        optimizer = optimizer_class(params, **kwargs)
+        generator = torch.Generator().manual_seed(3)
+        for _ in range(12):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=generator)
+            optimizer.step()
+        return [p.detach() for p in params]
+
+    chunked, whole, reference = run(getattr(optim, name), 1000), run(getattr(optim, name), 10**9), None
+    reference = run(getattr(torch.optim, name), 1000)
+    for c, w, r in zip(chunked, whole, reference, strict=True):
+        assert torch.equal(c, w)
+        torch.testing.assert_close(c, r, rtol=0, atol=1e-6)
+
+
+def test_large_tensors_are_split_into_chunks(monkeypatch):
+    from paperzoo.core.optim import base
+
+    monkeypatch.setattr(base, "CPU_CHUNK", 1000)
+    p, q, buf = torch.zeros(2500), torch.zeros(300), torch.ones(2500)
+    calls = base._cpu_chunks([p, q], [p.clone(), q.clone()], [{"step": 1, "buf": buf}, {"step": 1}])
+    assert [[t.numel() for t in c[0]] for c in calls] == [[1000], [1000], [500, 300]]
+    calls[0][2][0]["buf"].mul_(2)  # state views write through to the real state tensor
+    calls[0][0][0].add_(5)  # and parameter views to the real parameter
+    assert calls[0][2][0]["step"] == 1
+    assert float(buf[:1000].sum()) == 2000 and float(buf[1000:].sum()) == 1500 and float(p[:1000].sum()) == 5000
