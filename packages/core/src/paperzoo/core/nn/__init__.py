@@ -25,12 +25,14 @@ from paperzoo.core.nn.init import (
     xavier_normal_,
     xavier_uniform_,
 )
+from paperzoo.core.nn.linear import MLP, Linear
 from paperzoo.core.nn.losses import CrossEntropyLoss, MSELoss, cross_entropy, log_softmax, mse_loss
 from paperzoo.core.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, batch_norm, layer_norm
 from paperzoo.core.nn.penalties import l1_penalty, l2_penalty
 
 __all__ = [
     "GELU",
+    "MLP",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
@@ -39,6 +41,7 @@ __all__ = [
     "Dropout",
     "LayerNorm",
     "LeakyReLU",
+    "Linear",
     "MSELoss",
     "MaxPool2d",
     "ReLU",
