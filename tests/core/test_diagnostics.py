@@ -218,3 +218,14 @@ def test_sends_plots_and_histograms_to_wandb(tmp_path, monkeypatch):
     for key in ("diagnostics/gradient_flow", "diagnostics/activations"):
         assert isinstance(logged[key][0], wandb.Image)
     assert logged["grad_norm/net.4"] == pytest.approx(flow.history[1]["net.4"]["grad_norm"])
+
+
+def test_measures_paperzoo_layers_by_their_weight_not_their_class():
+    from paperzoo.core.diagnostics import is_weight_layer
+    from paperzoo.core.nn import MLP, BatchNorm1d, Linear
+
+    assert is_weight_layer(Linear(3, 2)) and is_weight_layer(torch.nn.Conv2d(1, 1, 3))
+    assert not is_weight_layer(BatchNorm1d(4)) and not is_weight_layer(torch.nn.ReLU())
+    model = MLP(in_features=6, hidden=[5, 4], num_classes=3)
+    weight_layers = [name for name, m in model.named_modules() if is_weight_layer(m)]
+    assert weight_layers == ["net.0", "net.2", "net.4"]

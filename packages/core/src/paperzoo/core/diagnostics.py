@@ -24,17 +24,17 @@ from torch.utils.hooks import RemovableHandle
 
 from paperzoo.core import nn as pz_nn
 
-# Layers whose weight gradient is measured; paperzoo's own from-scratch versions count as their torch twins.
-WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.Linear,
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-    pz_nn.Conv2d,
-)
+
+def is_weight_layer(module: nn.Module) -> bool:
+    """Whether ``module`` owns a weight matrix or kernel (Linear, Conv, and paperzoo's from-scratch twins alike).
+
+    Decided by the parameter rather than a list of classes, so every weight layer is measured, including
+    ones written after this callback; norm layers (1-D weights) are not.
+    """
+    weight = getattr(module, "weight", None)
+    return isinstance(weight, nn.Parameter) and weight.dim() >= 2
+
+
 # Elementwise activations whose outputs are measured too: a dead ReLU shows as a zero fraction near 1.
 ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.ReLU,
@@ -127,7 +127,7 @@ class GradientFlow(Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._remove_hooks()
         for name, module in pl_module.named_modules():
-            if isinstance(module, WEIGHT_LAYERS + ACTIVATIONS):
+            if is_weight_layer(module) or isinstance(module, ACTIVATIONS):
                 self._handles.append(module.register_forward_hook(self._activation_hook(name)))
 
     def on_train_batch_start(
@@ -155,9 +155,7 @@ class GradientFlow(Callback):
         grads = {
             name: module.weight.grad
             for name, module in pl_module.named_modules()
-            if isinstance(module, WEIGHT_LAYERS)
-            and getattr(module, "weight", None) is not None
-            and module.weight.grad is not None
+            if is_weight_layer(module) and module.weight.grad is not None
         }
         stats: dict[str, dict[str, float]] = {name: {} for name in self._moments}  # forward order
         stats.update({name: {} for name in grads if name not in stats})
