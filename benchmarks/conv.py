@@ -27,8 +27,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
-from run import cpu_name
+from timing import cpu_name, summarize, time_alternating
 
 from paperzoo.core.nn import conv2d
 
@@ -112,20 +110,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def time_alternating(calls: dict[str, Callable[[], None]], steps: int, warmup: int) -> dict[str, list[float]]:
-    """Per implementation, the times of ``steps`` calls, alternating with the order rotated every round."""
-    impls = list(calls)
-    times: dict[str, list[float]] = {impl: [] for impl in impls}
-    for round_index in range(warmup + steps):
-        shift = round_index % len(impls)
-        for impl in impls[shift:] + impls[:shift]:
-            start = time.perf_counter()
-            calls[impl]()
-            if round_index >= warmup:
-                times[impl].append(time.perf_counter() - start)
-    return times
-
-
 def benchmark_shape(shape: ConvShape, args: argparse.Namespace) -> list[dict]:
     generator = torch.Generator().manual_seed(0)
     batch = args.batch_size
@@ -159,11 +143,9 @@ def benchmark_shape(shape: ConvShape, args: argparse.Namespace) -> list[dict]:
     rows = []
     for mode, make_call, flop_factor in (("forward", forward, 1), ("forward+backward", forward_backward, 3)):
         calls = {impl: make_call(function) for impl, function in functions.items()}
-        times = time_alternating(calls, args.steps, args.warmup)
+        stats = summarize(time_alternating(calls, args.steps, args.warmup), OURS)
         for impl in calls:
-            median = statistics.median(times[impl])
-            quartiles = statistics.quantiles(times[impl], n=4)
-            ratio = statistics.median(ref / ours for ours, ref in zip(times[OURS], times[REFERENCE], strict=True))
+            median = stats[impl]["median"]
             rows.append(
                 {
                     "shape": shape.name,
@@ -171,12 +153,13 @@ def benchmark_shape(shape: ConvShape, args: argparse.Namespace) -> list[dict]:
                     "mode": mode,
                     "implementation": impl,
                     "median_s": median,
-                    "iqr_s": quartiles[2] - quartiles[0],
+                    "iqr_s": stats[impl]["iqr"],
                     "gflop": flop_factor * shape.forward_flops(batch) / 1e9,
                     "gflop_per_s": flop_factor * shape.forward_flops(batch) / median / 1e9,
                     "patch_matrix_mb": 4 * shape.patch_values(batch) / 1e6,
                     "input_mb": 4 * x.numel() / 1e6,
-                    "ours_over_reference": ratio if impl == OURS else None,
+                    # median of t_F.conv2d / t_ours, shown on our row
+                    "ours_over_reference": stats[REFERENCE]["ratio"] if impl == OURS else None,
                 }
             )
     return rows

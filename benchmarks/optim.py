@@ -23,15 +23,13 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
-from run import cpu_name
+from timing import cpu_name, summarize, time_alternating
 
 import paperzoo.core.optim
 from paperzoo.vision import create_model
@@ -105,30 +103,18 @@ def benchmark_optimizer(
     }
     optimizers = {impl: build(make_parameters(template, gradients)) for impl, build in builders.items()}
 
-    impls = list(optimizers)
-    times: dict[str, list[float]] = {impl: [] for impl in impls}
-    for round_index in range(args.warmup + args.steps):
-        shift = round_index % len(impls)
-        for impl in impls[shift:] + impls[:shift]:
-            start = time.perf_counter()
-            optimizers[impl].step()
-            if round_index >= args.warmup:
-                times[impl].append(time.perf_counter() - start)
-
-    medians = {impl: statistics.median(times[impl]) for impl in impls}
-    fastest_torch = min((FOREACH, SINGLE), key=medians.__getitem__)
+    times = time_alternating({impl: opt.step for impl, opt in optimizers.items()}, args.steps, args.warmup)
+    stats = summarize(times, OURS)
+    fastest_torch = min((FOREACH, SINGLE), key=lambda impl: stats[impl]["median"])
     rows = []
-    for impl in impls:
-        quartiles = statistics.quantiles(times[impl], n=4)
+    for impl in optimizers:
         rows.append(
             {
                 "optimizer": name,
                 "implementation": impl,
-                "median_step_s": medians[impl],
-                "iqr_step_s": quartiles[2] - quartiles[0],
-                "ours_over_this": None
-                if impl == OURS
-                else statistics.median(t / ours for ours, t in zip(times[OURS], times[impl], strict=True)),
+                "median_step_s": stats[impl]["median"],
+                "iqr_step_s": stats[impl]["iqr"],
+                "ours_over_this": stats[impl]["ratio"],
                 "fastest_torch": impl == fastest_torch,
             }
         )

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 import torchvision
 from rich.console import Console
 from rich.table import Table
+from timing import cpu_name, summarize, time_alternating
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -156,32 +157,20 @@ def benchmark_model(name: str, args: argparse.Namespace, device: torch.device, p
         flops[impl] = count_flops(model, x, y, autocast_dtype)
         steps[impl] = make_training_step(model, x, y, autocast_dtype)
 
-    impls = list(models)
-    times: dict[str, list[float]] = {impl: [] for impl in impls}
-    for round_index in range(args.warmup + args.steps):
-        shift = round_index % len(impls)
-        for impl in impls[shift:] + impls[:shift]:
-            synchronize(device)
-            start = time.perf_counter()
-            steps[impl]()
-            synchronize(device)
-            if round_index >= args.warmup:
-                times[impl].append(time.perf_counter() - start)
-
+    times = time_alternating(steps, args.steps, args.warmup, synchronize=lambda: synchronize(device))
+    stats = summarize(times, OURS)
     rows = []
-    for impl in impls:
-        median = statistics.median(times[impl])
-        quartiles = statistics.quantiles(times[impl], n=4)
-        ratio = statistics.median(ref / ours for ours, ref in zip(times[OURS], times[impl], strict=True))
+    for impl in models:
+        median = stats[impl]["median"]
         forward_flops, step_flops = flops[impl]
         rows.append(
             {
                 "model": name,
                 "implementation": impl,
                 "median_step_s": median,
-                "iqr_step_s": quartiles[2] - quartiles[0],
+                "iqr_step_s": stats[impl]["iqr"],
                 "images_per_s": args.batch_size / median,
-                "ours_over_reference": None if impl == OURS else ratio,
+                "ours_over_reference": stats[impl]["ratio"],
                 "forward_gflop": forward_flops / 1e9,
                 "step_gflop": step_flops / 1e9,
                 "achieved_gflop_per_s": step_flops / median / 1e9,
@@ -189,16 +178,6 @@ def benchmark_model(name: str, args: argparse.Namespace, device: torch.device, p
             }
         )
     return rows
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(args: argparse.Namespace, device: torch.device) -> dict:
