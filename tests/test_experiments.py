@@ -7,7 +7,7 @@ import yaml
 
 from paperzoo.core import testing
 from paperzoo.core.cli import main
-from paperzoo.core.experiments import config_files, read_info
+from paperzoo.core.experiments import Experiment, config_files, read_info
 
 ROOT = Path(__file__).parents[1] / "experiments"
 CONFIGS = config_files(ROOT)
@@ -57,4 +57,5 @@ def test_experiment_runs_fast_dev_run(config, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr()
     assert code == 0, out.err[-3000:]
     info = read_info(config)
-    assert f"{info.name}: {info.metric} = " in out.out
+    for member in Experiment(info, config).members():  # a group runs each of its variants
+        assert f"{member.info.name}: {info.metric} = " in out.out

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from paperzoo.core.cli import main
 from paperzoo.core.experiments import catalog
@@ -105,6 +106,105 @@ def test_run_prints_metric_next_to_paper_value(tmp_path, capsys, monkeypatch):
     record = json.loads(results[0].read_text())
     assert record["seed"] == 0 and record["value"] == record["test_metrics"]["test/loss"]
     assert "epoch" in Path(record["checkpoint"]).name  # tested on the best checkpoint, not the last weights
+
+
+GROUP = """\
+experiment:
+  name: probe-group
+  metric: test MSE
+  monitor: test/loss
+  higher_is_better: false
+  variants:
+    sgd:
+      our_value: 0.5
+      config: {model: {init_args: {optimizer: {class_path: paperzoo.core.optim.SGD, init_args: {lr: 0.05}}}}}
+    adam:
+      config: {model: {init_args: {hidden: 4, optimizer: {class_path: paperzoo.core.optim.Adam}}}}
+model:
+  class_path: paperzoo.core.probes.ProbeModule
+  init_args:
+    hidden: 16
+    optimizer: {class_path: paperzoo.core.optim.SGD, init_args: {lr: 0.01, momentum: 0.9}}
+data:
+  class_path: paperzoo.core.probes.RegressionDataModule
+checkpoint: {monitor: val/loss, mode: min}
+trainer: {max_epochs: 2, enable_progress_bar: false, enable_model_summary: false}
+"""
+
+
+def test_group_catalog_entries_and_merged_configs(tmp_path):
+    (tmp_path / "_base").mkdir()
+    (tmp_path / "probe").mkdir()
+    (tmp_path / "probe" / "group.yaml").write_text(GROUP)
+    entries = {e.info.name: e for e in catalog(tmp_path)}
+    assert set(entries) == {"probe-group", "probe-group/sgd", "probe-group/adam"}
+    group = entries["probe-group"]
+    assert group.is_group and [m.info.name for m in group.members()] == ["probe-group/sgd", "probe-group/adam"]
+    sgd, adam = entries["probe-group/sgd"], entries["probe-group/adam"]
+    assert (sgd.info.our_value, adam.info.our_value, sgd.group) == (0.5, None, "probe-group")
+    assert not sgd.is_group and sgd.members() == [sgd]
+    # a class_path in a variant replaces the whole optimizer block: SGD's momentum does not leak into Adam
+    assert adam.config_dict()["model"]["init_args"] == {
+        "hidden": 4,
+        "optimizer": {"class_path": "paperzoo.core.optim.Adam"},
+    }
+    assert sgd.config_dict()["model"]["init_args"]["optimizer"]["init_args"] == {"lr": 0.05}
+    assert sgd.config_dict()["experiment"]["name"] == "probe-group/sgd"
+    assert "variants" not in sgd.config_dict()["experiment"]
+    assert group.config_dict() == yaml.safe_load(GROUP)
+
+
+def test_run_group_runs_every_variant_and_plots_them_together(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "group.yaml"
+    config.write_text(GROUP)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "probe-group/sgd: test MSE = " in out and "probe-group/adam: test MSE = " in out
+    assert "probe-group: test MSE by variant" in out
+    assert (tmp_path / "runs" / "probe-group" / "compare.png").stat().st_size > 10_000
+    saved = yaml.safe_load((tmp_path / "runs/probe-group/adam/version_0/config.yaml").read_text())
+    assert saved["model"]["init_args"]["hidden"] == 4
+    assert saved["model"]["init_args"]["optimizer"]["class_path"] == "paperzoo.core.optim.Adam"
+    assert json.loads((tmp_path / "runs/probe-group/sgd/version_0/result.json").read_text())["experiment"] == (
+        "probe-group/sgd"
+    )
+    # one variant alone, by path/variant
+    assert main(["run", f"{config}/adam"]) == 0
+    assert (tmp_path / "runs/probe-group/adam/version_1/result.json").is_file()
+    assert not (tmp_path / "runs/probe-group/sgd/version_1").exists()
+
+
+@pytest.mark.parametrize(
+    ("variants", "message"),
+    [
+        ("  variants: []\n", "variants must map variant names"),
+        ("  variants: {a: {lr: 1}}\n", "variant 'a' may only set config, our_source, our_value, paper_value"),
+        ("  variants: {a: {config: [1]}}\n", "variant 'a' config must be a mapping"),
+    ],
+)
+def test_malformed_variants_give_one_sentence(tmp_path, capsys, monkeypatch, variants, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "experiment:\n  name: bad\n" + variants + "model: {class_path: paperzoo.core.probes.ProbeModule}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(config)]) == 1
+    assert message in _one_error_line(capsys)
+
+
+def test_plot_draws_several_runs_on_shared_axes(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "group.yaml"
+    config.write_text(GROUP)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(config)]) == 0
+    capsys.readouterr()
+    runs = [str(tmp_path / f"runs/probe-group/{v}/version_0") for v in ("sgd", "adam")]
+    assert main(["plot", *runs, "--out", str(tmp_path / "both.png"), "--title", "both"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "both.png")
+    assert (tmp_path / "both.png").stat().st_size > 10_000
+    assert main(["plot", runs[0], str(tmp_path / "missing")]) == 1
+    assert "does not exist" in _one_error_line(capsys)
 
 
 def test_help_lists_every_command(capsys):

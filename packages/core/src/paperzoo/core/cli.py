@@ -20,11 +20,14 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 # Lightning 2.6 calls jsonargparse APIs that jsonargparse 4.49 deprecates; users cannot act on those warnings.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
@@ -38,7 +41,7 @@ from lightning.pytorch.loggers import CSVLogger
 from paperzoo.core.callbacks import NonFiniteLossGuard, RunRecordCallback
 from paperzoo.core.checkpoint import SafeCheckpointIO, read_checkpoint
 from paperzoo.core.errors import PaperzooError
-from paperzoo.core.experiments import ExperimentInfo, catalog, experiments_dir, resolve
+from paperzoo.core.experiments import Experiment, ExperimentInfo, catalog, experiments_dir, resolve
 
 DEFAULT_ROOT = "runs"
 
@@ -275,7 +278,7 @@ def cmd_list(argv: Sequence[str]) -> int:
         print("|---|---|---|---|---|---|---|")
         for r in rows:
             dataset = r["dataset"] + ("" if r["papers_dataset"] else " (offline stand-in)")
-            ours = _fmt(r["our_value"]) if r["our_value"] is not None else "not yet"
+            ours = _ours(r)
             print(
                 f"| `{r['name']}` | {_cite(r['paper'])} | {dataset} | {r['metric']} | {_fmt(r['paper_value'])} "
                 f"| {ours} | {r['our_source'] or ''} |"
@@ -285,7 +288,8 @@ def cmd_list(argv: Sequence[str]) -> int:
     from rich.table import Table
 
     table = Table(title=f"paperzoo experiments ({len(rows)})", show_lines=False)
-    for column in ("name", "paper", "dataset", "metric", "paper", "ours", "source of ours"):
+    table.add_column("name", no_wrap=True)
+    for column in ("paper", "dataset", "metric", "paper", "ours", "source of ours"):
         table.add_column(column, overflow="fold")
     for r in rows:
         dataset = r["dataset"] + ("" if r["papers_dataset"] else " *")
@@ -295,7 +299,7 @@ def cmd_list(argv: Sequence[str]) -> int:
             dataset,
             r["metric"],
             _fmt(r["paper_value"]),
-            _fmt(r["our_value"]) if r["our_value"] is not None else "not yet",
+            _ours(r),
             r["our_source"] or "",
         )
     console = Console(width=max(Console().width, 160))
@@ -309,6 +313,12 @@ def _cite(paper: dict) -> str:
     return f"{paper['title']} ({paper['authors']} {paper['year']}{arxiv})"
 
 
+def _ours(row: dict) -> str:
+    if row.get("variants"):
+        return f"{len(row['variants'])} variants (their rows follow)"
+    return _fmt(row["our_value"]) if row["our_value"] is not None else "not yet"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
@@ -318,15 +328,30 @@ def _fmt(value: float | None) -> str:
 
 def cmd_plot(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="paperzoo plot", description="Draw a run's per-epoch loss and accuracy curves to a PNG."
+        prog="paperzoo plot",
+        description="Draw a run's per-epoch loss and accuracy curves to a PNG; given several runs, draw their "
+        "training loss, validation loss and validation accuracy on shared axes, one line per run.",
     )
-    parser.add_argument("run_dir", help="a run directory, e.g. runs/quickstart/version_0 (it holds metrics.csv)")
-    parser.add_argument("--out", default=None, help="the PNG to write (default: RUN_DIR/curves.png)")
+    parser.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a run directory, e.g. runs/quickstart/version_0 (with metrics.csv)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="the PNG to write (default: RUN_DIR/curves.png, or compare.png in the current folder)",
+    )
     parser.add_argument("--title", default=None, help="the figure's title (default: the run's name and version)")
     args = parser.parse_args(argv)
-    from paperzoo.core.plots import plot_run
+    from paperzoo.core.plots import plot_compare, plot_run
 
-    print(plot_run(args.run_dir, out=args.out, title=args.title))
+    if len(args.run_dirs) == 1:
+        print(plot_run(args.run_dirs[0], out=args.out, title=args.title))
+        return 0
+    runs = {f"{Path(d).parent.name}/{Path(d).name}": Path(d) for d in args.run_dirs}
+    print(plot_compare(runs, out=args.out or "compare.png", title=args.title))
     return 0
 
 
@@ -338,7 +363,9 @@ def cmd_run(argv: Sequence[str]) -> int:
         prog="paperzoo run",
         description="Fit an experiment, then test its best checkpoint, and print the paper's metric next to "
         "the paper's number. Any other argument (--config FILE, --trainer.max_epochs=3, "
-        "--data.init_args.data_dir=...) is passed to the fit after the experiment's own config.",
+        "--data.init_args.data_dir=...) is passed to the fit after the experiment's own config. "
+        "A group (an experiment with variants, such as optimizers-fashionmnist) runs every variant in turn "
+        "and draws their curves on one plot, runs/GROUP/compare.png; GROUP/VARIANT runs one variant.",
     )
     parser.add_argument("name", help="experiment name from `paperzoo list`, or a path to an experiment YAML")
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds to run (mean +- std is printed)")
@@ -347,12 +374,33 @@ def cmd_run(argv: Sequence[str]) -> int:
     if args.seeds < 1:
         raise PaperzooError("--seeds must be at least 1")
     experiment = resolve(args.name)
-    info = experiment.info
+    finished: list[tuple[Experiment, list[dict[str, Any]]]] = []
+    with tempfile.TemporaryDirectory(prefix="paperzoo-") as tmp:
+        for member in experiment.members():
+            config = member.config if member.variant is None else _write_variant_config(member, Path(tmp))
+            results = _run_seeds(member.info, config, range(args.seed, args.seed + args.seeds), overrides)
+            if results is None:  # a non-zero rank of a distributed run: rank 0 reports
+                return 0
+            _print_run_summary(member.info, results)
+            finished.append((member, results))
+    if experiment.is_group:
+        _compare_group(experiment, finished)
+    return 0
+
+
+def _write_variant_config(member: Experiment, folder: Path) -> Path:
+    path = folder / f"{member.variant}.yaml"
+    path.write_text(yaml.safe_dump(member.config_dict(), sort_keys=False))
+    return path
+
+
+def _run_seeds(
+    info: ExperimentInfo, config: Path, seeds: Sequence[int], overrides: Sequence[str]
+) -> list[dict[str, Any]] | None:
+    """Fit and test ``config`` once per seed; the records (each also in its run's result.json), None off rank 0."""
     results: list[dict[str, Any]] = []
-    for i in range(args.seeds):
-        seed = args.seed + i
-        cli_args = ["--config", str(experiment.config), *overrides, f"--seed_everything={seed}"]
-        cli = PaperzooCLI(args=cli_args, run=False)
+    for seed in seeds:
+        cli = PaperzooCLI(args=["--config", str(config), *overrides, f"--seed_everything={seed}"], run=False)
         trainer = cli.trainer
         trainer.fit(cli.model, datamodule=cli.datamodule)
         ckpt = trainer.checkpoint_callback
@@ -374,9 +422,26 @@ def cmd_run(argv: Sequence[str]) -> int:
             Path(trainer.log_dir).mkdir(parents=True, exist_ok=True)
             (Path(trainer.log_dir) / "result.json").write_text(json.dumps(record, indent=2) + "\n")
         if not trainer.is_global_zero:
-            return 0
-    _print_run_summary(info, results)
-    return 0
+            return None
+    return results
+
+
+def _compare_group(group: Experiment, finished: list[tuple[Experiment, list[dict[str, Any]]]]) -> None:
+    """Print the variants side by side and draw their first seed's curves on one plot."""
+    from paperzoo.core.plots import plot_compare
+
+    label = group.info.metric or group.info.monitor
+    print(f"{group.info.name}: {label} by variant")
+    for member, results in finished:
+        values = [r["value"] for r in results if r["value"] is not None]
+        shown = "n/a" if not values else f"{statistics.mean(values):.4g}"
+        if len(values) > 1:
+            shown += f" +- {statistics.stdev(values):.2g}"
+        print(f"  {member.variant:<20} {shown}")
+    runs = {member.variant: Path(results[0]["log_dir"]) for member, results in finished if results[0]["log_dir"]}
+    if runs:
+        out = next(iter(runs.values())).parents[1] / "compare.png"
+        print(f"{group.info.name}: curves of every variant in {plot_compare(runs, out=out, title=group.info.name)}")
 
 
 def _print_run_summary(info: ExperimentInfo, results: list[dict[str, Any]]) -> None:

@@ -3,15 +3,21 @@
 Each experiment config carries an ``experiment:`` block (parsed by the CLI as :class:`ExperimentInfo`)
 next to ``trainer``, ``model`` and ``data``; the catalog reads only that block, so ``paperzoo list`` is
 fast and needs no model code.
+
+A config whose block has ``variants:`` is a *group*: one study run several ways (the same network under
+five optimisers, one deep network under two initialisations). Each variant is a catalog entry of its own,
+``<group>/<variant>``, whose config is the group's with the variant's ``config:`` merged over it; running the
+group runs every variant and draws their curves on one plot.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -38,6 +44,10 @@ class ExperimentInfo:
         our_value: our best recorded number, in ``metric`` units; None until a full run is recorded.
         our_source: where ``our_value`` comes from (README section, command, hardware, date).
         higher_is_better: direction of the metric.
+        variants: makes the config a group: ``{variant: {config: {...}, our_value: ..., our_source: ...,
+            paper_value: ...}}``, each run as ``<name>/<variant>`` with its ``config`` merged over this file's
+            (mappings merge key by key; a mapping with a ``class_path`` replaces the one it overrides whole, so a
+            variant can swap ``paperzoo.core.optim.SGD`` for ``Adam`` without inheriting SGD's arguments).
     """
 
     name: str
@@ -54,6 +64,7 @@ class ExperimentInfo:
     our_value: float | None = None
     our_source: str | None = None
     higher_is_better: bool = True
+    variants: dict[str, dict[str, Any]] | None = None
 
     def value_from(self, logged: float) -> float:
         """The metric in reporting units from the logged value."""
@@ -64,15 +75,50 @@ class ExperimentInfo:
         return logged
 
 
+_VARIANT_KEYS = {"config", "our_value", "our_source", "paper_value"}
+
+
 @dataclass
 class Experiment:
-    """A catalog entry: the info block and the config file it came from."""
+    """A catalog entry: the info block and the config file it came from.
+
+    ``variant`` is set for one variant of a group (``info.name`` is then ``<group>/<variant>``); a group's own entry
+    has ``info.variants`` and no ``variant``.
+    """
 
     info: ExperimentInfo
     config: Path
+    variant: str | None = None
+
+    @property
+    def is_group(self) -> bool:
+        return self.variant is None and bool(self.info.variants)
+
+    @property
+    def group(self) -> str | None:
+        """The group's name for a variant, else None."""
+        return self.info.name.rsplit("/", 1)[0] if self.variant is not None else None
+
+    def members(self) -> list[Experiment]:
+        """The experiments a run of this entry trains: the variants of a group, else the entry itself."""
+        if not self.is_group:
+            return [self]
+        return [_variant_entry(self, name) for name in self.info.variants]
+
+    def config_dict(self) -> dict:
+        """The full config this entry trains: the file's, with a variant's ``config`` merged over it."""
+        data = yaml.safe_load(self.config.read_text())
+        if self.variant is None:
+            return data
+        spec = data["experiment"]["variants"][self.variant]
+        merged = merge_config(data, spec.get("config") or {})
+        merged["experiment"] = {k: v for k, v in asdict(self.info).items() if v is not None}
+        return merged
 
     def as_dict(self, root: Path) -> dict:
         info = asdict(self.info)
+        variants = info.pop("variants")
+        info["variants"] = list(variants) if variants else None
         return {
             "name": info.pop("name"),
             "paper": {k: info.pop(k) for k in ("title", "authors", "year", "arxiv")},
@@ -85,6 +131,30 @@ class Experiment:
             "config": str(_relative(self.config, root)),
             **info,
         }
+
+
+def merge_config(base: dict, override: dict) -> dict:
+    """``base`` with ``override`` merged over it, key by key; a mapping with a ``class_path`` replaces whole."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and "class_path" not in value:
+            merged[key] = merge_config(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _variant_entry(group: Experiment, variant: str) -> Experiment:
+    spec = group.info.variants[variant]
+    info = replace(
+        group.info,
+        name=f"{group.info.name}/{variant}",
+        variants=None,
+        our_value=spec.get("our_value"),
+        our_source=spec.get("our_source"),
+        paper_value=spec.get("paper_value", group.info.paper_value),
+    )
+    return Experiment(info, group.config, variant)
 
 
 def _relative(path: Path, root: Path) -> Path:
@@ -137,13 +207,27 @@ def read_info(config: Path) -> ExperimentInfo:
     unknown = set(block) - _FIELDS
     if unknown:
         raise PaperzooError(f"experiment config {config} has unknown experiment keys: {', '.join(sorted(unknown))}")
+    variants = block.get("variants")
+    if variants is not None:
+        if not isinstance(variants, dict) or not variants:
+            raise PaperzooError(f"experiment config {config}: variants must map variant names to their settings")
+        for variant, spec in variants.items():
+            if not isinstance(spec, dict) or set(spec) - _VARIANT_KEYS:
+                raise PaperzooError(
+                    f"experiment config {config}: variant {variant!r} may only set {', '.join(sorted(_VARIANT_KEYS))}"
+                )
+            if not isinstance(spec.get("config", {}), dict):
+                raise PaperzooError(f"experiment config {config}: variant {variant!r} config must be a mapping")
     return ExperimentInfo(**block)
 
 
 def catalog(root: Path | None = None) -> list[Experiment]:
     """All experiments, sorted by name; duplicate names are an error."""
     root = root or experiments_dir()
-    entries = [Experiment(read_info(p), p) for p in config_files(root)]
+    entries = []
+    for path in config_files(root):
+        entry = Experiment(read_info(path), path)
+        entries += [entry, *entry.members()] if entry.is_group else [entry]
     seen: dict[str, Path] = {}
     for e in entries:
         if e.info.name in seen:
@@ -156,6 +240,12 @@ def resolve(name: str, root: Path | None = None) -> Experiment:
     """The catalog entry called ``name`` (or a path to a config), or :class:`UnknownExperimentError`."""
     if name.endswith((".yaml", ".yml")) and Path(name).is_file():
         return Experiment(read_info(Path(name)), Path(name))
+    if ".yaml/" in name or ".yml/" in name:  # path/to/group.yaml/variant
+        path, variant = name.rsplit("/", 1)
+        if Path(path).is_file():
+            group = Experiment(read_info(Path(path)), Path(path))
+            if group.is_group and variant in group.info.variants:
+                return _variant_entry(group, variant)
     entries = catalog(root)
     for e in entries:
         if e.info.name == name:

@@ -27,6 +27,85 @@ def read_epoch_metrics(metrics_csv: str | Path) -> dict[str, list[tuple[int, flo
     return dict(series)
 
 
+def read_step_metrics(metrics_csv: str | Path, key: str) -> list[tuple[int, float]]:
+    """The step-level series ``[(step, value), ...]`` of ``key`` (logged as ``<key>_step``, or as ``key`` alone)."""
+    path = Path(metrics_csv)
+    if not path.is_file():
+        raise PaperzooError(f"{path} does not exist; give a run directory written by paperzoo (runs/NAME/version_N)")
+    points = []
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            value = row.get(f"{key}_step") or (row.get(key) if not row.get("epoch") else None)
+            if value and row.get("step"):
+                points.append((int(row["step"]), float(value)))
+    return points
+
+
+def _smooth(values: list[float], weight: float) -> list[float]:
+    """An exponential moving average with bias correction (TensorBoard's smoothing), so the first point is exact."""
+    out, average = [], 0.0
+    for i, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        out.append(average / (1 - weight**i))
+    return out
+
+
+def plot_compare(
+    runs: dict[str, str | Path], out: str | Path, title: str | None = None, smoothing: float = 0.9
+) -> Path:
+    """Draw several runs on shared axes: training loss against the step, validation loss and accuracy per epoch.
+
+    The training loss is drawn faint as logged and solid after exponential smoothing (weight ``smoothing``); a run
+    that logged no step-level loss shows its per-epoch one.
+
+    Args:
+        runs: ``{label: run directory}``, drawn in this order.
+        out: the PNG to write.
+        title: the figure's title.
+        smoothing: the moving average's weight on the past, in [0, 1).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = {label: read_epoch_metrics(Path(d) / "metrics.csv") for label, d in runs.items()}
+    steps = {label: read_step_metrics(Path(d) / "metrics.csv", "train/loss") for label, d in runs.items()}
+    panels = [("train/loss", "training loss")]
+    panels += [
+        (k, n)
+        for k, n in (("val/loss", "validation loss"), ("val/acc", "validation accuracy"))
+        if any(k in series for series in epochs.values())
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.9), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (key, name) in zip(axes[0], panels, strict=True):
+        for i, label in enumerate(runs):
+            colour = colours[i % len(colours)]
+            if key == "train/loss" and steps[label]:
+                x, y = zip(*steps[label], strict=True)
+                ax.plot(x, y, color=colour, alpha=0.2, linewidth=0.8)
+                ax.plot(x, _smooth(list(y), smoothing), color=colour, label=label)
+                ax.set_xlabel("step")
+            elif key in epochs[label]:
+                x, y = zip(*epochs[label][key], strict=True)
+                ax.plot(x, y, color=colour, marker="o", markersize=3, label=label)
+                ax.set_xlabel("epoch")
+        if key.endswith("loss"):
+            ax.set_yscale("log")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | None = None) -> Path:
     """Plot the losses and the accuracies of a run against the epoch; returns the PNG's path.
 
