@@ -4,6 +4,9 @@
 feedforward neural networks") plotted by hand: how the gradient norm and the activation statistics change
 from the input layer to the output layer, the picture that shows vanishing and exploding gradients
 (Hochreiter 1991; Bengio et al. 1994) and dead ReLUs.
+
+:class:`DecisionBoundary` draws what a classifier of two-dimensional inputs has learnt: its decision regions
+over the training points, the picture that shows a perceptron's single line failing on XOR.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
@@ -23,6 +27,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from paperzoo.core import nn as pz_nn
+from paperzoo.core.errors import ConfigError
 
 
 def is_weight_layer(module: nn.Module) -> bool:
@@ -380,3 +385,113 @@ def plot_activations(history: dict[int, dict[str, dict[str, float]]], path: str 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _save(plt, fig, Path(path))
+
+
+class DecisionBoundary(Callback):
+    """Draw a classifier's decision regions over its two-dimensional training points, to ``decision_boundary.png``.
+
+    The model is evaluated on a grid covering the training points (plus ``margin``): a model that returns one
+    score per example predicts class 1 where the score is >= 0 (a perceptron); one that returns a row of logits
+    predicts their argmax. A panel is drawn after each epoch in ``epochs`` (0-based) and one for the final
+    weights, side by side; with a :class:`~lightning.pytorch.loggers.WandbLogger` the figure is logged as an image.
+
+    Args:
+        epochs: the epochs after which to take a snapshot, besides the end of training.
+        resolution: grid points along each axis.
+        margin: how far the grid extends beyond the training points, in input units.
+        plot_dir: where to write the PNG; default the trainer's ``log_dir``.
+    """
+
+    def __init__(
+        self, epochs: list[int] | None = None, resolution: int = 200, margin: float = 0.5, plot_dir: str | None = None
+    ) -> None:
+        self.epochs = sorted(set(epochs or []))
+        self.resolution = resolution
+        self.margin = margin
+        self.plot_dir = plot_dir
+        self.snapshots: list[tuple[str, Tensor, float]] = []
+        self._points: tuple[Tensor, Tensor] | None = None
+        self._grid: tuple[Tensor, Tensor] | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if datamodule is None:
+            raise ConfigError("DecisionBoundary needs a datamodule whose training inputs are 2-D points")
+        xs, ys = zip(*((x, y) for x, y in datamodule.train_dataloader()), strict=True)
+        x, y = torch.cat(xs).flatten(1).float().cpu(), torch.cat(ys).cpu()
+        if x.shape[1] != 2:
+            raise ConfigError(f"DecisionBoundary draws 2-D inputs, but the training inputs have {x.shape[1]} features")
+        self._points = (x, y)
+        low, high = x.min(0).values - self.margin, x.max(0).values + self.margin
+        axes = [torch.linspace(float(low[i]), float(high[i]), self.resolution) for i in range(2)]
+        self._grid = torch.meshgrid(*axes, indexing="xy")  # two (resolution, resolution) coordinate maps
+        self.snapshots = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch in self.epochs:
+            self.snapshots.append(self.snapshot(pl_module, f"after epoch {trainer.current_epoch + 1}"))
+
+    def snapshot(self, pl_module: nn.Module, title: str) -> tuple[str, Tensor, float]:
+        """``(title, predicted class at every grid point, training accuracy)`` for the model as it is now."""
+        gx, gy = self._grid
+        grid_points = torch.stack([gx.flatten(), gy.flatten()], dim=1)  # (resolution^2, 2)
+        x, y = self._points
+        classes = classify(pl_module, torch.cat([grid_points, x]))
+        accuracy = classes[len(grid_points) :].eq(y).float().mean().item()
+        return title, classes[: len(grid_points)].reshape(gx.shape), accuracy
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        out_dir = Path(self.plot_dir or trainer.log_dir or trainer.default_root_dir)
+        if not trainer.is_global_zero or self._points is None:
+            return
+        self.snapshots.append(self.snapshot(pl_module, f"end of training ({trainer.current_epoch} epochs)"))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = plot_decision_boundaries(self._points, self._grid, self.snapshots, out_dir / "decision_boundary.png")
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="diagnostics/decision_boundary", images=[str(path)], step=trainer.global_step)
+
+
+def classify(model: nn.Module, x: Tensor) -> Tensor:
+    """Class predictions in eval mode: ``score >= 0`` for one score per row, the argmax of a row of logits."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            out = model(x.to(device)).cpu()
+    finally:
+        model.train(was_training)
+    return (out.reshape(-1) >= 0).long() if out.ndim == 1 or out.shape[1] == 1 else out.argmax(dim=1)
+
+
+def plot_decision_boundaries(
+    points: tuple[Tensor, Tensor], grid: tuple[Tensor, Tensor], panels: list[tuple[str, Tensor, float]], path: Path
+) -> Path:
+    """Draw each ``(title, predicted classes on the grid, training accuracy)`` panel over the labelled points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    x, y = points
+    gx, gy = grid
+    n_classes = int(max(y.max().item(), *(int(c.max()) for _, c, _ in panels)) + 1)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"][:n_classes]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.8), squeeze=False)
+    for ax, (title, classes, accuracy) in zip(axes[0], panels, strict=True):
+        ax.contourf(gx, gy, classes, levels=np.arange(n_classes + 1) - 0.5, cmap=ListedColormap(colours), alpha=0.25)
+        ax.contour(gx, gy, classes, levels=np.arange(n_classes - 1) + 0.5, colors="k", linewidths=1)
+        for c in range(n_classes):
+            chosen = y == c
+            ax.scatter(
+                x[chosen, 0], x[chosen, 1], s=10, color=colours[c], edgecolors="k", linewidths=0.3, label=f"class {c}"
+            )
+        ax.set_title(f"{title}\ntraining accuracy {100 * accuracy:.1f}%", fontsize=9)
+        ax.set_aspect("equal")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,5 +1,6 @@
 """Shared LightningModules."""
 
 from paperzoo.core.modules.base import PaperzooModule
+from paperzoo.core.modules.perceptron import PerceptronModule
 
-__all__ = ["PaperzooModule"]
+__all__ = ["PaperzooModule", "PerceptronModule"]
