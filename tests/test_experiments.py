@@ -28,6 +28,8 @@ def _data_overrides(data_class: str, tmp_path: Path) -> list[str]:
     if name == "MNIST5kDataModule":
         where = testing.write_mnist5k_csv(tmp_path / "mnist_5k.csv.gz", n=200)
         return [f"--data.init_args.path={where}", "--data.init_args.test_size=40", "--data.init_args.val_size=20"]
+    if name == "LogicGateDataModule":  # generated points, no files
+        return ["--data.init_args.train_per_corner=8", "--data.init_args.eval_per_corner=4"]
     raise AssertionError(f"tests/test_experiments.py has no tiny-data writer for {data_class}; add one")
 
 
