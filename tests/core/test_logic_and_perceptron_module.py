@@ -69,9 +69,11 @@ def test_module_makes_the_same_updates_as_the_numpy_perceptron(tmp_path):
     reference = Perceptron(2)
     module = PerceptronModule(in_features=2)
     for _ in range(3):
-        reference.fit(x, 2 * labels - 1, max_epochs=1)
-        _trainer(tmp_path, max_epochs=1).fit(module, datamodule=dm)
-        np.testing.assert_allclose(module.weight.numpy(), reference.weights, rtol=1e-6, atol=1e-6)
+        fit = reference.fit(x, 2 * labels - 1, max_epochs=1)
+        trainer = _trainer(tmp_path, max_epochs=1)
+        trainer.fit(module, datamodule=dm)
+        assert trainer.global_step == fit.mistakes > 0  # one optimiser step per mistake
+        np.testing.assert_allclose(module.weight.detach().numpy(), reference.weights, rtol=1e-6, atol=1e-6)
         assert module.bias.item() == pytest.approx(reference.bias, abs=1e-6)
     assert reference.weights.any()  # it did move
 
@@ -89,6 +91,21 @@ def test_module_stops_when_an_epoch_makes_no_mistake_and_not_on_xor(tmp_path):
     trainer = _trainer(tmp_path, max_epochs=20)
     trainer.fit(PerceptronModule(), datamodule=xor)
     assert trainer.current_epoch == 20 and trainer.callback_metrics["train/mistakes"] > 0
+
+
+def test_best_validation_checkpoint_is_saved_and_restored(tmp_path):
+    # global_step advances with each update, so ModelCheckpoint saves (it skips a step it has already saved)
+    dm = LogicGateDataModule(gate="xor", train_per_corner=10, eval_per_corner=10, noise=0.2)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max")
+    trainer = L.Trainer(
+        max_epochs=6, default_root_dir=tmp_path, logger=False, callbacks=[checkpoint], enable_progress_bar=False
+    )
+    module = PerceptronModule()
+    trainer.fit(module, datamodule=dm)
+    assert checkpoint.best_model_path
+    tested = trainer.test(module, datamodule=dm, ckpt_path="best", verbose=False)[0]["test/acc"]
+    restored = PerceptronModule.load_from_checkpoint(checkpoint.best_model_path)
+    assert tested == L.Trainer(logger=False, enable_progress_bar=False).test(restored, dm, verbose=False)[0]["test/acc"]
 
 
 def test_classify_thresholds_scores_and_argmaxes_logits():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import lightning as L
 import torch
 from torch import nn
+
+from paperzoo.core.optim import SGD
 
 
 class PerceptronModule(L.LightningModule):
@@ -20,8 +20,11 @@ class PerceptronModule(L.LightningModule):
     .. math:: w \leftarrow w + \eta y x, \qquad b \leftarrow b + \eta y .
 
     It is the same rule as :class:`paperzoo.core.classic.Perceptron` (the NumPy version, tested against the
-    Novikoff bound), run by Lightning's loop with manual optimisation. When an epoch passes without a mistake the
-    data are separated and training stops; on data no line separates (XOR) it never does.
+    Novikoff bound), run by Lightning's loop with manual optimisation. The rule is stochastic gradient descent with
+    batch size 1 on the perceptron criterion :math:`\max(0, -y(w \cdot x + b))`, whose gradient on a mistake is
+    :math:`(-y x, -y)`, so each update is a step of :class:`paperzoo.core.optim.SGD`; Lightning counts those steps,
+    so ``global_step`` is the number of mistakes made. When an epoch passes without a mistake the data are
+    separated and training stops; on data no line separates (XOR) it never does.
 
     Logged per epoch: ``train/mistakes`` (updates made), ``train/acc`` (examples right before their update),
     ``{train,val,test}/loss`` (the perceptron criterion :math:`\mathrm{mean}\,\max(0, -y(w \cdot x + b))`, zero
@@ -38,8 +41,8 @@ class PerceptronModule(L.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.lr = lr
-        self.weight = nn.Parameter(torch.zeros(in_features), requires_grad=False)
-        self.bias = nn.Parameter(torch.zeros(()), requires_grad=False)
+        self.weight = nn.Parameter(torch.zeros(in_features))
+        self.bias = nn.Parameter(torch.zeros(()))
         self.num_classes = 2
         self._epoch_mistakes = 0
 
@@ -47,12 +50,8 @@ class PerceptronModule(L.LightningModule):
         """The score :math:`w \\cdot x + b` of each row of ``x``, shape ``(N,)``; class 1 where it is >= 0."""
         return x.flatten(1) @ self.weight + self.bias
 
-    def configure_optimizers(self) -> None:
-        return None  # the rule updates the weights itself
-
-    def setup(self, stage: str) -> None:
-        # Lightning warns that a fit without an optimiser may be a mistake; here it is the design.
-        warnings.filterwarnings("ignore", message=".*`configure_optimizers` returned `None`.*")
+    def configure_optimizers(self) -> SGD:
+        return SGD([self.weight, self.bias], lr=self.lr)
 
     def on_train_epoch_start(self) -> None:
         self._epoch_mistakes = 0
@@ -61,17 +60,22 @@ class PerceptronModule(L.LightningModule):
         x, labels = batch
         x = x.flatten(1)
         signs = 2.0 * labels.to(x.dtype) - 1.0  # {0, 1} -> {-1, +1}
+        optimizer = self.optimizers()
         right = torch.zeros(len(x))
-        with torch.no_grad():
-            for i in range(len(x)):  # online: each example sees the weights the previous one left
-                if signs[i] * (x[i] @ self.weight + self.bias) <= 0:
-                    self.weight += self.lr * signs[i] * x[i]
-                    self.bias += self.lr * signs[i]
-                    self._epoch_mistakes += 1
-                else:
-                    right[i] = 1.0
+        for i in range(len(x)):  # online: each example sees the weights the previous one left
+            with torch.no_grad():
+                mistake = signs[i] * (x[i] @ self.weight + self.bias) <= 0
+            if mistake:
+                # the criterion's gradient at this example, set by hand: autograd would only repeat the formula
+                self.weight.grad = -signs[i] * x[i]
+                self.bias.grad = -signs[i]
+                optimizer.step()  # w <- w + lr y x, b <- b + lr y
+                self._epoch_mistakes += 1
+            else:
+                right[i] = 1.0
         self.log("train/acc", right.mean(), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
-        self.log("train/loss", self._criterion(x, signs), on_step=True, on_epoch=True, batch_size=len(x))
+        with torch.no_grad():
+            self.log("train/loss", self._criterion(x, signs), on_step=True, on_epoch=True, batch_size=len(x))
 
     def on_train_epoch_end(self) -> None:
         self.log("train/mistakes", float(self._epoch_mistakes), prog_bar=True)
