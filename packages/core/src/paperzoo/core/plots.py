@@ -91,7 +91,8 @@ def plot_compare(
                 x, y = zip(*epochs[label][key], strict=True)
                 ax.plot(x, y, color=colour, marker="o", markersize=3, label=label)
                 ax.set_xlabel("epoch")
-        if key.endswith("loss"):
+        drawn = [v for line in ax.get_lines() for v in line.get_ydata()]
+        if key.endswith("loss") and drawn and min(drawn) > 0:  # a log axis would hide a loss of exactly 0
             ax.set_yscale("log")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3, which="both")
