@@ -1,4 +1,4 @@
-"""paperzoo.vision: CNNs from scratch (LeNet-5, ResNet) with image-classification DataModules.
+"""paperzoo.vision: image classifiers from scratch (LeNet-5, AlexNet, VGG, GoogLeNet, ResNet, DenseNet, ViT, Swin)
 
 >>> from paperzoo.vision import create_model, list_models
 >>> model = create_model("resnet20", num_classes=10, in_chans=1)

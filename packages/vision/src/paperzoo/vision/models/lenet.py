@@ -176,6 +176,7 @@ class LeNet5(nn.Module):
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.input_size = input_size
+        self.min_input_size = input_size  # C5 needs 5x5 maps, so the input size is exact
 
         self.c1 = nn.Conv2d(in_chans, 6, kernel_size=5, padding=(32 - input_size) // 2)
         self.s2 = Subsampling(6)

@@ -204,6 +204,9 @@ class ResNet(nn.Module):
         zero_init_last: start the last batch norm of every block at zero.
     """
 
+    # the stem and three strided stages divide by 32: a 32x32 image leaves 1x1 maps after layer4
+    min_input_size = 32
+
     def __init__(
         self,
         block: Block,
@@ -266,6 +269,9 @@ class CifarResNet(nn.Module):
             the shape changes; ``"B"``: 1x1 projection there.
         zero_init_last: start the last batch norm of every block at zero.
     """
+
+    # the CIFAR image size the network is designed for (8x8 maps in the last stage)
+    min_input_size = 32
 
     def __init__(
         self,

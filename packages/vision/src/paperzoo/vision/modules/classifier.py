@@ -22,10 +22,15 @@ class ImageClassifier(PaperzooModule):
     the injected optimiser and schedule. It logs ``{train,val,test}/loss``, ``/acc`` and ``/acc5``
     (fractions in [0, 1]).
 
+    A network with auxiliary classifiers (GoogLeNet, Szegedy et al. 2015) returns a tuple
+    ``(logits, *aux_logits)`` in training mode; each auxiliary cross-entropy is added to the loss with
+    weight ``aux_weight``, and the metrics use the main logits.
+
     Args:
-        network: the classifier; it must map ``(B, C, H, W)`` images to ``(B, num_classes)`` logits and
-            expose ``num_classes``.
+        network: the classifier; it must map ``(B, C, H, W)`` images to ``(B, num_classes)`` logits, or in
+            training mode to a tuple of such logits with the main ones first, and expose ``num_classes``.
         label_smoothing: the cross-entropy's label smoothing (0 for none).
+        aux_weight: weight of each auxiliary classifier's loss (0.3 in Szegedy et al. 2015).
         optimizer: see :class:`~paperzoo.core.modules.PaperzooModule`.
         lr_scheduler: see :class:`~paperzoo.core.modules.PaperzooModule`.
         scheduler_interval: see :class:`~paperzoo.core.modules.PaperzooModule`.
@@ -35,6 +40,7 @@ class ImageClassifier(PaperzooModule):
         self,
         network: nn.Module,
         label_smoothing: float = 0.0,
+        aux_weight: float = 0.3,
         optimizer: OptimizerCallable = _default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
@@ -44,6 +50,7 @@ class ImageClassifier(PaperzooModule):
         self.network = network
         self.num_classes = int(network.num_classes)
         self.label_smoothing = label_smoothing
+        self.aux_weight = aux_weight
         top_k = min(5, self.num_classes)
         self.metrics = nn.ModuleDict(
             {
@@ -62,13 +69,17 @@ class ImageClassifier(PaperzooModule):
                 f"set model.init_args.network.init_args.num_classes to {data_classes}"
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         return self.network(x)
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing if stage == "train" else 0.0)
+        output = self(x)
+        logits, *aux_logits = output if isinstance(output, tuple) else (output,)
+        label_smoothing = self.label_smoothing if stage == "train" else 0.0
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        for aux in aux_logits:
+            loss = loss + self.aux_weight * F.cross_entropy(aux, y, label_smoothing=label_smoothing)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step)
         for name in ("acc", "acc5"):
