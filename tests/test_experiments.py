@@ -44,6 +44,9 @@ def test_experiment_runs_fast_dev_run(config, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     spec = yaml.safe_load(config.read_text())
     overrides = _data_overrides(spec["data"]["class_path"], tmp_path)
+    scheduler = (spec["model"].get("init_args") or {}).get("lr_scheduler") or {}
+    if "warmup_steps" in (scheduler.get("init_args") or {}):  # fast_dev_run's 2 steps are shorter than any warm-up
+        overrides.append("--model.init_args.lr_scheduler.init_args.warmup_steps=1")
     code = main(
         [
             "run",

@@ -227,3 +227,15 @@ def test_corrupt_dataset_file_gives_one_sentence(tmp_path, capsys, monkeypatch):
     assert code == 1
     line = _one_error_line(capsys)
     assert "train-images-idx3-ubyte.gz" in line
+
+
+def test_warmup_longer_than_training_gives_one_sentence(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [*PROBE, "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false"]
+    args += [
+        "--model.lr_scheduler=paperzoo.core.schedules.CosineWithWarmup",
+        "--model.lr_scheduler.warmup_steps=100000",
+    ]
+    assert main(["fit", *args]) == 1
+    line = _one_error_line(capsys)
+    assert "warmup_steps must lie in [0, total_steps=" in line and "train for more steps" in line

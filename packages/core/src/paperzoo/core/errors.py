@@ -30,5 +30,5 @@ class NonFiniteLossError(PaperzooError):
     """Training produced a NaN or infinite loss."""
 
 
-class ConfigError(PaperzooError):
-    """A configuration that parses but does not make sense (e.g. model and data disagree)."""
+class ConfigError(PaperzooError, ValueError):
+    """A configuration that parses but does not make sense (e.g. model and data disagree); also a ValueError."""

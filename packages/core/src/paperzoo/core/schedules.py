@@ -22,18 +22,23 @@ from typing import Literal
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from paperzoo.core.errors import ConfigError
+
 
 def _check_total_steps(total_steps: int | None, warmup_steps: int = 0) -> int:
-    """Return ``total_steps``, raising a ValueError where it is missing or shorter than the warm-up."""
+    """Return ``total_steps``, raising a ConfigError (a ValueError) where it is missing or shorter than the warm-up."""
     if total_steps is None:
-        raise ValueError(
+        raise ConfigError(
             "total_steps is required: PaperzooModule fills it in from the trainer when the config leaves it "
             "unset; pass it when building the schedule yourself"
         )
     if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        raise ConfigError(f"total_steps must be >= 1, got {total_steps}")
     if not 0 <= warmup_steps <= total_steps:
-        raise ValueError(f"warmup_steps must lie in [0, total_steps={total_steps}], got {warmup_steps}")
+        raise ConfigError(
+            f"warmup_steps must lie in [0, total_steps={total_steps}], got {warmup_steps}: shorten the warm-up "
+            "(--model.init_args.lr_scheduler.init_args.warmup_steps) or train for more steps"
+        )
     return total_steps
 
 
