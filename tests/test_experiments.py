@@ -12,8 +12,16 @@ from paperzoo.core.experiments import Experiment, config_files, read_info
 ROOT = Path(__file__).parents[1] / "experiments"
 CONFIGS = config_files(ROOT)
 
+# Experiments that read another experiment's checkpoint (a linear probe of a pre-trained encoder, a fine-tuning).
+# fast_dev_run writes no checkpoints, so the test first fits each prerequisite for one epoch of two batches in the same
+# folder, which puts its last.ckpt at the default path under runs/ that the dependent config reads.
+PREREQUISITES = {
+    "simclr-fashionmnist-probe": ["simclr-fashionmnist", "resnet20-fashionmnist"],
+    **{f"transfer-mnist5k-{labels}": ["resnet20-fashionmnist"] for labels in (10, 100, "all")},
+}
 
-def _data_overrides(data_class: str, tmp_path: Path) -> list[str]:
+
+def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | None = None) -> list[str]:
     """Tiny files in the dataset's real on-disk format, and the overrides that point the config at them."""
     name = data_class.rsplit(".", 1)[-1]
     if name in ("MNISTDataModule", "FashionMNISTDataModule"):
@@ -27,7 +35,9 @@ def _data_overrides(data_class: str, tmp_path: Path) -> list[str]:
         return [f"--data.init_args.data_dir={where}", "--data.init_args.val_size=20"]
     if name == "MNIST5kDataModule":
         where = testing.write_mnist5k_csv(tmp_path / "mnist_5k.csv.gz", n=200)
-        return [f"--data.init_args.path={where}", "--data.init_args.test_size=40", "--data.init_args.val_size=20"]
+        overrides = [f"--data.init_args.path={where}", "--data.init_args.test_size=40", "--data.init_args.val_size=20"]
+        # the tiny file has 14 training images per class: a few-label config samples 2 of each
+        return [*overrides, "--data.init_args.labels_per_class=2"] if labels_per_class else overrides
     if name == "LogicGateDataModule":  # generated points, no files
         return ["--data.init_args.train_per_corner=8", "--data.init_args.eval_per_corner=4"]
     raise AssertionError(f"tests/test_experiments.py has no tiny-data writer for {data_class}; add one")
@@ -39,11 +49,35 @@ def test_catalog_finds_the_experiments():
     assert len(names) == len(set(names))
 
 
+def _fit_prerequisites(name: str, tmp_path: Path) -> None:
+    for prerequisite in PREREQUISITES.get(name, []):
+        config = next(p for p in CONFIGS if read_info(p).name == prerequisite)
+        spec = yaml.safe_load(config.read_text())
+        code = main(
+            [
+                "fit",
+                f"--config={config}",
+                *_data_overrides(spec["data"]["class_path"], tmp_path),
+                "--data.init_args.batch_size=8",
+                "--trainer.max_epochs=1",
+                "--trainer.limit_train_batches=2",
+                "--trainer.limit_val_batches=1",
+                "--trainer.accelerator=cpu",
+                "--trainer.enable_progress_bar=false",
+                "--trainer.enable_model_summary=false",
+            ]
+        )
+        assert code == 0, f"fitting the prerequisite {prerequisite} failed"
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=[p.relative_to(ROOT).as_posix() for p in CONFIGS])
 def test_experiment_runs_fast_dev_run(config, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    _fit_prerequisites(read_info(config).name, tmp_path)
     spec = yaml.safe_load(config.read_text())
-    overrides = _data_overrides(spec["data"]["class_path"], tmp_path)
+    overrides = _data_overrides(
+        spec["data"]["class_path"], tmp_path, (spec["data"].get("init_args") or {}).get("labels_per_class")
+    )
     scheduler = (spec["model"].get("init_args") or {}).get("lr_scheduler") or {}
     if "warmup_steps" in (scheduler.get("init_args") or {}):  # fast_dev_run's 2 steps are shorter than any warm-up
         overrides.append("--model.init_args.lr_scheduler.init_args.warmup_steps=1")

@@ -225,8 +225,8 @@ def test_datamodules_rebuild_from_their_hparams(tmp_path):
     for dm in (
         MNISTDataModule(str(tmp_path), val_size=7),
         FashionMNISTDataModule(batch_size=3),
-        MNIST5kDataModule(str(tmp_path / "m5k.csv"), test_size=20, split_seed=4),
-        CIFAR10DataModule(str(tmp_path), hflip=False),
+        MNIST5kDataModule(str(tmp_path / "m5k.csv"), test_size=20, split_seed=4, labels_per_class=10),
+        CIFAR10DataModule(str(tmp_path), hflip=False, randaugment_ops=2),
         CIFAR100DataModule(str(tmp_path / "c100"), label_type="coarse"),
     ):
         rebuilt = type(dm)(**dm.hparams)
@@ -508,3 +508,61 @@ def test_real_fashion_mnist():
     x, _ = dm.on_after_batch_transfer(tuple(dm.train_set.tensors), 0)
     assert abs(x.mean().item()) < 0.01 and abs(x.std().item() - 1) < 0.01
     assert dm.classes[9] == "Ankle boot"
+
+
+# ---------------------------------------------------------------- RandAugment on uint8 batches
+
+
+def test_randaugment_is_per_image_seeded_by_step_and_leaves_the_global_rng_alone():
+    image = cifar_batch(1)[0]
+    batch = (image.repeat(32, 1, 1, 1), torch.zeros(32, dtype=torch.int64))  # 32 copies of one image
+    dm = CIFAR10DataModule(crop_padding=0, hflip=False, randaugment_ops=2, randaugment_magnitude=9)
+
+    def augmented(step: int, training: bool = True) -> torch.Tensor:
+        dm.trainer = fake_trainer(training=training, global_step=step)
+        return unnormalise(dm, dm.on_after_batch_transfer(batch, 0)[0])
+
+    rng = torch.get_rng_state()
+    first = augmented(4)
+    assert torch.equal(torch.get_rng_state(), rng), "the global torch generator is untouched"
+    assert first.shape == batch[0].shape
+    assert len({o.numpy().tobytes() for o in first}) > 16, "each image draws its own operations"
+    assert sum(torch.equal(o, image) for o in first) < 8, "most images are changed"
+    assert torch.equal(augmented(4), first) and not torch.equal(augmented(5), first)
+    assert torch.equal(augmented(4, training=False), batch[0]), "evaluation batches are not augmented"
+
+
+def test_randaugment_settings_are_checked_and_kept():
+    with pytest.raises(ConfigError, match="randaugment_magnitude=31"):
+        CIFAR10DataModule(randaugment_ops=2, randaugment_magnitude=31)
+    dm = MNIST5kDataModule(randaugment_ops=1, randaugment_magnitude=5)
+    assert (dm.randaugment.num_ops, dm.randaugment.magnitude) == (1, 5)
+    assert CIFAR10DataModule().randaugment is None
+    assert CIFAR100DataModule(randaugment_ops=2).hparams.randaugment_ops == 2
+
+
+# ---------------------------------------------------------------- MNIST5k with few labels
+
+
+def test_mnist5k_labels_per_class_is_a_seeded_nested_subset_of_the_training_split(tmp_path):
+    path = write_mnist5k_csv(tmp_path / "mnist_5k.csv.gz", n=200)
+
+    def split(labels_per_class: int | None, seed: int = 0) -> MNIST5kDataModule:
+        dm = MNIST5kDataModule(str(path), val_size=30, test_size=50, seed=seed, labels_per_class=labels_per_class)
+        dm.setup("fit")
+        dm.setup("test")  # a second call keeps the subset
+        return dm
+
+    full, five, three, other = split(None), split(5), split(3), split(5, seed=1)
+    assert len(full.train_set) == 120 and len(five.train_set) == 50
+    assert torch.bincount(five.train_set.tensors[1], minlength=10).tolist() == [5] * 10
+    assert rows(five.train_set.tensors[0]) < rows(full.train_set.tensors[0])
+    assert rows(three.train_set.tensors[0]) < rows(five.train_set.tensors[0]), "nested for one seed"
+    assert rows(other.train_set.tensors[0]) != rows(five.train_set.tensors[0])
+    for dm in (five, three):  # validation and test are those of the full data
+        assert torch.equal(dm.val_set.tensors[0], full.val_set.tensors[0])
+        assert torch.equal(dm.test_set.tensors[0], full.test_set.tensors[0])
+    with pytest.raises(ConfigError, match="labels_per_class=13 but class 0 has only 12 training images"):
+        split(13)
+    with pytest.raises(ConfigError, match="labels_per_class must be at least 1"):
+        MNIST5kDataModule(labels_per_class=0)

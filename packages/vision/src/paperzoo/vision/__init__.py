@@ -10,20 +10,26 @@ from paperzoo.vision.data import (
     CIFAR100DataModule,
     FashionMNISTDataModule,
     ImageClassificationDataModule,
+    ImageFolderDataModule,
     MNIST5kDataModule,
     MNISTDataModule,
 )
-from paperzoo.vision.modules import ImageClassifier
+from paperzoo.vision.modules import AdversarialClassifier, FineTuneClassifier, ImageClassifier, LinearProbe, SimCLR
 from paperzoo.vision.registry import create_model, list_models, register_model
 
 __all__ = [
+    "AdversarialClassifier",
     "CIFAR10DataModule",
     "CIFAR100DataModule",
     "FashionMNISTDataModule",
+    "FineTuneClassifier",
     "ImageClassificationDataModule",
     "ImageClassifier",
+    "ImageFolderDataModule",
+    "LinearProbe",
     "MNIST5kDataModule",
     "MNISTDataModule",
+    "SimCLR",
     "create_model",
     "list_models",
     "models",

@@ -2,6 +2,7 @@
 
 from paperzoo.vision.data.base import ImageClassificationDataModule
 from paperzoo.vision.data.cifar import CIFAR10DataModule, CIFAR100DataModule
+from paperzoo.vision.data.folder import ImageFolderDataModule, ImageListDataset
 from paperzoo.vision.data.idx import read_idx
 from paperzoo.vision.data.mnist import FashionMNISTDataModule, MNIST5kDataModule, MNISTDataModule
 
@@ -10,6 +11,8 @@ __all__ = [
     "CIFAR100DataModule",
     "FashionMNISTDataModule",
     "ImageClassificationDataModule",
+    "ImageFolderDataModule",
+    "ImageListDataset",
     "MNIST5kDataModule",
     "MNISTDataModule",
     "read_idx",

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
+from torchvision.transforms import v2
 
 from paperzoo.core.data import EpochSeededSampler, run_seed, seeded_split
 from paperzoo.core.errors import ConfigError
@@ -26,6 +27,11 @@ class ImageClassificationDataModule(pl.LightningDataModule):
     on ``(seed, global_step, global_rank)``, so a run resumed from a checkpoint augments exactly as an
     uninterrupted one; the data order is made resumable the same way by :class:`EpochSeededSampler`.
 
+    RandAugment (Cubuk et al., "RandAugment: Practical Automated Data Augmentation with a Reduced Search
+    Space", CVPR Workshops 2020) is torchvision's :class:`~torchvision.transforms.v2.RandAugment`, applied to
+    each uint8 image of a training batch after the crop and flip (each image draws its own operations, from a
+    generator seeded like the crops).
+
     Args:
         data_dir: where the dataset's files are; ``None`` for the class's ``default_data_dir``. Each subclass
             documents its layout.
@@ -37,6 +43,10 @@ class ImageClassificationDataModule(pl.LightningDataModule):
         num_workers: DataLoader worker processes; the images are already in memory, so 0 is usually fastest.
         crop_padding: pixels of zero padding for the random crop during training; 0 turns the crop off.
         hflip: flip training images horizontally with probability 1/2.
+        randaugment_ops: RandAugment's N, the number of operations applied to each training image; 0 turns
+            RandAugment off (2 in Cubuk et al.).
+        randaugment_magnitude: RandAugment's M, the shared magnitude of the operations, 0..30 (9 for ImageNet
+            ResNet-50 in Cubuk et al.).
     """
 
     num_classes: int
@@ -57,9 +67,16 @@ class ImageClassificationDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         crop_padding: int = 0,
         hflip: bool = False,
+        randaugment_ops: int = 0,
+        randaugment_magnitude: int = 9,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if randaugment_ops < 0 or not 0 <= randaugment_magnitude <= 30:
+            raise ConfigError(
+                f"randaugment_ops={randaugment_ops} must be >= 0 and randaugment_magnitude={randaugment_magnitude} "
+                "must lie in 0..30 (RandAugment's 31 magnitude bins)"
+            )
         self.data_dir = data_dir if data_dir is not None else self.default_data_dir
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size if eval_batch_size is not None else 2 * batch_size
@@ -68,6 +85,9 @@ class ImageClassificationDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.crop_padding = crop_padding
         self.hflip = hflip
+        self.randaugment_ops = randaugment_ops
+        self.randaugment_magnitude = randaugment_magnitude
+        self.randaugment = v2.RandAugment(randaugment_ops, randaugment_magnitude) if randaugment_ops > 0 else None
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None
@@ -137,19 +157,33 @@ class ImageClassificationDataModule(pl.LightningDataModule):
             ``(x, y)`` with ``x`` float32 ``(B, C, H, W)``, ``(x / 255 - mean) / std``.
         """
         x, y = batch
-        if self.trainer is not None and self.trainer.training and (self.crop_padding > 0 or self.hflip):
-            x = self._augment(x, self._augmentation_generator(x.device))
+        if self.trainer is not None and self.trainer.training:
+            if self.crop_padding > 0 or self.hflip:
+                x = self._augment(x, self._augmentation_generator(x.device))
+            if self.randaugment is not None:
+                x = self._randaugment(x)
         x = x.float().div_(255)
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std, y
 
-    def _augmentation_generator(self, device: torch.device) -> torch.Generator:
+    def _augmentation_generator(self, device: torch.device, stream: int = 0) -> torch.Generator:
         # A pure function of (seed, run seed, step, rank): resuming at step k gives the crops of step k, and DDP
         # ranks draw different crops. Micro-batches of one accumulated step share offsets; they hold different images.
         entropy = (self.seed, run_seed(), self.trainer.global_step, self.trainer.global_rank)
+        if stream:  # another augmentation's independent numbers (stream 0 keeps the crops of earlier versions)
+            entropy = (*entropy, stream)
         state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]
         return torch.Generator(device=device).manual_seed(int(state))
+
+    def _randaugment(self, x: Tensor) -> Tensor:
+        """RandAugment each uint8 image of ``x`` ``(B, C, H, W)`` on its own; the result has the same shape."""
+        # torchvision draws the operations from torch's global CPU generator: seed it from (seed, step, rank) inside
+        # fork_rng, so the draws are reproducible and resumable and the caller's random state is left untouched.
+        seed = int(self._augmentation_generator(torch.device("cpu"), stream=1).initial_seed())
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            return torch.stack([self.randaugment(image) for image in x])
 
     def _augment(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """Random crop of the zero-padded images and random horizontal flip, in one gather."""
@@ -172,5 +206,6 @@ class ImageClassificationDataModule(pl.LightningDataModule):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(data_dir={self.data_dir!r}, batch_size={self.batch_size}, "
-            f"val_size={self.val_size}, seed={self.seed}, crop_padding={self.crop_padding}, hflip={self.hflip})"
+            f"val_size={self.val_size}, seed={self.seed}, crop_padding={self.crop_padding}, hflip={self.hflip}, "
+            f"randaugment_ops={self.randaugment_ops}, randaugment_magnitude={self.randaugment_magnitude})"
         )

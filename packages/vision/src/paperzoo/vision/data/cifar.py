@@ -88,6 +88,8 @@ class CIFAR10DataModule(ImageClassificationDataModule):
         num_workers: int = 0,
         crop_padding: int = 4,
         hflip: bool = True,
+        randaugment_ops: int = 0,
+        randaugment_magnitude: int = 9,
     ) -> None:
         super().__init__(
             data_dir=data_dir,
@@ -98,6 +100,8 @@ class CIFAR10DataModule(ImageClassificationDataModule):
             num_workers=num_workers,
             crop_padding=crop_padding,
             hflip=hflip,
+            randaugment_ops=randaugment_ops,
+            randaugment_magnitude=randaugment_magnitude,
         )
 
     def find_folder(self) -> Path:
@@ -171,6 +175,8 @@ class CIFAR100DataModule(CIFAR10DataModule):
         crop_padding: pixels of zero padding for the random crop during training; 0 turns it off.
         hflip: flip training images horizontally with probability 1/2.
         label_type: ``"fine"`` for the 100 classes, ``"coarse"`` for the 20 superclasses.
+        randaugment_ops: RandAugment's number of operations per training image; 0 turns it off.
+        randaugment_magnitude: RandAugment's magnitude, 0..30.
     """
 
     default_data_dir = "data/cifar100"
@@ -194,6 +200,8 @@ class CIFAR100DataModule(CIFAR10DataModule):
         crop_padding: int = 4,
         hflip: bool = True,
         label_type: Literal["fine", "coarse"] = "fine",
+        randaugment_ops: int = 0,
+        randaugment_magnitude: int = 9,
     ) -> None:
         if label_type not in ("fine", "coarse"):
             raise ConfigError(f"label_type must be 'fine' or 'coarse', not {label_type!r}")
@@ -206,6 +214,8 @@ class CIFAR100DataModule(CIFAR10DataModule):
             num_workers=num_workers,
             crop_padding=crop_padding,
             hflip=hflip,
+            randaugment_ops=randaugment_ops,
+            randaugment_magnitude=randaugment_magnitude,
         )
         self.label_type = label_type
 

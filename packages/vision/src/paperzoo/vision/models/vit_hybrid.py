@@ -46,11 +46,16 @@ def pad_same(x: torch.Tensor, kernel_size: int, stride: int, value: float = 0.0)
         - input: :math:`(B, C, H, W)`
         - output: :math:`(B, C, H + p_H, W + p_W)`
     """
-    pads = []
-    for size in (x.shape[-1], x.shape[-2]):  # F.pad takes the last dimension first
-        total = max((math.ceil(size / stride) - 1) * stride + kernel_size - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=value)
+    (top, bottom), (left, right) = (same_pads(size, kernel_size, stride) for size in x.shape[-2:])
+    if not (top or bottom or left or right):
+        return x  # e.g. a strided 1x1 convolution on an even side: nothing to pad, and no copy
+    return F.pad(x, (left, right, top, bottom), value=value)  # F.pad takes the last dimension first
+
+
+def same_pads(size: int, kernel_size: int, stride: int) -> tuple[int, int]:
+    """Padding before and after one side of ``size`` pixels under TensorFlow's "SAME" rule (see :func:`pad_same`)."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel_size - size, 0)
+    return total // 2, total - total // 2
 
 
 class StdConv2dSame(nn.Conv2d):
@@ -89,8 +94,12 @@ class StdConv2dSame(nn.Conv2d):
         return weight.reshape_as(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = pad_same(x, self.kernel_size[0], self.stride[0])
-        return F.conv2d(x, self.standardized_weight(), None, self.stride)
+        k, s = self.kernel_size[0], self.stride[0]
+        (top, bottom), (left, right) = (same_pads(size, k, s) for size in x.shape[-2:])
+        if top == bottom and left == right:
+            # symmetric (every stride-1 convolution here): the convolution pads by itself, without a padded copy
+            return F.conv2d(x, self.standardized_weight(), None, self.stride, (top, left))
+        return F.conv2d(pad_same(x, k, s), self.standardized_weight(), None, self.stride)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", eps={self.eps}"
@@ -161,10 +170,11 @@ class GroupNormBottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
-        out = F.relu(self.norm1(self.conv1(x)))
-        out = F.relu(self.norm2(self.conv2(out)))  # (B, C_out / 4, H / s, W / s)
+        # in-place ReLUs on fresh outputs (group norm's backward needs only its input): no extra allocation
+        out = F.relu(self.norm1(self.conv1(x)), inplace=True)
+        out = F.relu(self.norm2(self.conv2(out)), inplace=True)  # (B, C_out / 4, H / s, W / s)
         out = self.norm3(self.conv3(out))
-        return F.relu(out + shortcut)
+        return F.relu(out + shortcut, inplace=True)
 
 
 class ResNetGNWS(nn.Module):
