@@ -14,12 +14,14 @@ def time_alternating(
     steps: int,
     warmup: int,
     synchronize: Callable[[], None] | None = None,
+    on_round: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
     """Per implementation, the times of ``steps`` calls after ``warmup`` untimed rounds.
 
     The implementations alternate, with the order rotated every round, so that slow drifts of the
     machine (clock, other processes) hit all of them alike. ``synchronize`` (e.g. a CUDA synchronise)
     runs before and after each timed call, so asynchronous work is counted where it belongs.
+    ``on_round`` (e.g. a progress bar's update) is called with the index of each round once it is done.
     """
     impls = list(calls)
     times: dict[str, list[float]] = {impl: [] for impl in impls}
@@ -34,25 +36,28 @@ def time_alternating(
                 synchronize()
             if round_index >= warmup:
                 times[impl].append(time.perf_counter() - start)
+        if on_round is not None:
+            on_round(round_index)
     return times
 
 
 def summarize(times: dict[str, list[float]], ours: str) -> dict[str, dict[str, float | None]]:
     """Median, interquartile range and the paired ratio against ``ours`` of each implementation's times.
 
-    The ratio is the median over rounds of ``t_impl / t_ours`` (> 1: ours is faster); None for ``ours``.
+    The ratio is the median over rounds of ``t_impl / t_ours`` (> 1: ours is faster), and ``ratio_q1`` and
+    ``ratio_q3`` are the quartiles of those per-round ratios (their spread); all three are None for ``ours``.
     Pairing by round cancels most of the machine's drift, which a ratio of medians would not.
     """
     summary: dict[str, dict[str, float | None]] = {}
     for impl, values in times.items():
         quartiles = statistics.quantiles(values, n=4)
-        summary[impl] = {
-            "median": statistics.median(values),
-            "iqr": quartiles[2] - quartiles[0],
-            "ratio": None
-            if impl == ours
-            else statistics.median(t / o for o, t in zip(times[ours], values, strict=True)),
-        }
+        summary[impl] = {"median": statistics.median(values), "iqr": quartiles[2] - quartiles[0]}
+        if impl == ours:
+            summary[impl].update(ratio=None, ratio_q1=None, ratio_q3=None)
+            continue
+        ratios = [t / o for o, t in zip(times[ours], values, strict=True)]
+        ratio_quartiles = statistics.quantiles(ratios, n=4)
+        summary[impl].update(ratio=statistics.median(ratios), ratio_q1=ratio_quartiles[0], ratio_q3=ratio_quartiles[2])
     return summary
 
 
