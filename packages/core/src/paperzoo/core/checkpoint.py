@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Callable
@@ -104,3 +105,14 @@ def load_state_dict(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"weights file {path} does not hold a state dict of tensors")
     return state
+
+
+def newest_file(pattern: str | Path) -> Path | None:
+    """The file ``pattern`` names: a path, or a glob pattern whose most recently written match is taken.
+
+    Returns None when no file matches, so that each caller can say in its own words what to run first.
+    """
+    pattern = str(pattern)
+    matches = glob.glob(pattern) if glob.has_magic(pattern) else [pattern]
+    matches = [m for m in matches if os.path.isfile(m)]
+    return Path(max(matches, key=os.path.getmtime)) if matches else None

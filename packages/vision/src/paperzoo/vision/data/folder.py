@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 from torchvision.transforms import v2
 
-from paperzoo.core.data import EpochSeededSampler, run_seed, seeded_split
+from paperzoo.core.data import seeded_split
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
+from paperzoo.vision.data.base import SeededLoaderDataModule
 
 Sample = tuple[str, int]
 """An image file and its class index."""
@@ -47,7 +47,7 @@ class ImageListDataset(Dataset):
         return self.transform(rgb), label
 
 
-class ImageFolderDataModule(pl.LightningDataModule):
+class ImageFolderDataModule(SeededLoaderDataModule):
     """An image-classification dataset stored as one folder per class, with the ImageNet training recipe.
 
     The layout is ImageNet's (Russakovsky et al., "ImageNet Large Scale Visual Recognition Challenge", IJCV 2015)
@@ -238,35 +238,6 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.train_set = ImageListDataset(train, self.train_transform)
         self.val_set = ImageListDataset(val, self.eval_transform)
         self.test_set = ImageListDataset(test, self.eval_transform)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled by ``(seed, run seed, epoch)`` on one device; under DDP Lightning injects its sampler."""
-        if self.trainer is None or self.trainer.world_size == 1:
-            order_seed = int(np.random.SeedSequence((self.seed, run_seed())).generate_state(1)[0])
-            return self._loader(
-                self.train_set, self.batch_size, sampler=EpochSeededSampler(len(self.train_set), order_seed)
-            )
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.eval_batch_size)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The test set, in order."""
-        return self._loader(self.test_set, self.eval_batch_size)
-
-    def _loader(self, dataset: ImageListDataset, batch_size: int, **kwargs) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            **kwargs,
-        )
 
     def __repr__(self) -> str:
         return (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +11,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from timm.models import group_parameters
 from torch import nn
 
-from paperzoo.core.checkpoint import load_state_dict, read_checkpoint
+from paperzoo.core.checkpoint import load_state_dict, newest_file, read_checkpoint
 from paperzoo.core.errors import CheckpointError, ConfigError
 from paperzoo.core.modules.base import _default_optimizer, _unset_argument
 from paperzoo.vision.modules.classifier import ImageClassifier
@@ -295,14 +293,13 @@ def load_backbone(network: nn.Module, checkpoint: str | Path, head: str, checkpo
         CheckpointError: no file matches, or it is unreadable, or its tensors do not fit the network.
     """
     pattern = str(checkpoint)
-    matches = [m for m in (glob.glob(pattern) if glob.has_magic(pattern) else [pattern]) if os.path.isfile(m)]
-    if not matches:
+    path = newest_file(pattern)
+    if path is None:
         source = f"run `paperzoo run {checkpoint_from}` first" if checkpoint_from else "train the source model first"
         raise CheckpointError(
             f"the pre-trained checkpoint {pattern} does not exist: {source}, or pass a .ckpt or weights file as "
             "--model.init_args.checkpoint=PATH"
         )
-    path = Path(max(matches, key=os.path.getmtime))
     if path.suffix == ".ckpt":
         prefix = "network."
         state = {k[len(prefix) :]: v for k, v in read_checkpoint(path)["state_dict"].items() if k.startswith(prefix)}

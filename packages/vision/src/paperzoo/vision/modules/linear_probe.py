@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -13,14 +11,12 @@ import torchmetrics
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from paperzoo.core.checkpoint import read_checkpoint
+from paperzoo.core.checkpoint import newest_file, read_checkpoint
 from paperzoo.core.errors import ConfigError
 from paperzoo.core.modules.base import PaperzooModule, _default_optimizer
 from paperzoo.vision.knn import knn_predict
 from paperzoo.vision.layers.pooling import pooled_features
 from paperzoo.vision.modules.simclr import training_feature_bank
-
-_GLOB_CHARS = ("*", "?", "[")
 
 
 def resolve_checkpoint(checkpoint: str, checkpoint_from: str | None = None) -> Path:
@@ -33,14 +29,13 @@ def resolve_checkpoint(checkpoint: str, checkpoint_from: str | None = None) -> P
     Raises:
         ConfigError: nothing matches.
     """
-    matches = glob.glob(checkpoint) if any(c in checkpoint for c in _GLOB_CHARS) else [checkpoint]
-    matches = [m for m in matches if os.path.isfile(m)]
-    if not matches:
+    path = newest_file(checkpoint)
+    if path is None:
         first = f"run `paperzoo run {checkpoint_from}` first" if checkpoint_from else "train the encoder first"
         raise ConfigError(
             f"no encoder checkpoint at {checkpoint}: {first}, or pass one as --model.init_args.checkpoint=PATH"
         )
-    return Path(max(matches, key=os.path.getmtime))
+    return path
 
 
 def load_encoder_weights(network: nn.Module, checkpoint: str, checkpoint_from: str | None = None) -> Path:
