@@ -38,6 +38,14 @@ def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | Non
         overrides = [f"--data.init_args.path={where}", "--data.init_args.test_size=40", "--data.init_args.val_size=20"]
         # the tiny file has 14 training images per class: a few-label config samples 2 of each
         return [*overrides, "--data.init_args.labels_per_class=2"] if labels_per_class else overrides
+    if name == "ImageFolderDataModule":  # ImageNet's layout; 224x224 crops, so two images a batch keep the big nets fast
+        where = testing.write_image_folder(tmp_path / "imagenet", num_classes=3, n_train=4, n_val=2)
+        return [
+            f"--data.init_args.data_dir={where}",
+            "--data.init_args.num_workers=0",
+            "--data.init_args.batch_size=2",
+            "--model.init_args.network.init_args.num_classes=3",  # the network must match the data's 3 classes
+        ]
     if name == "LogicGateDataModule":  # generated points, no files
         return ["--data.init_args.train_per_corner=8", "--data.init_args.eval_per_corner=4"]
     raise AssertionError(f"tests/test_experiments.py has no tiny-data writer for {data_class}; add one")
@@ -85,8 +93,8 @@ def test_experiment_runs_fast_dev_run(config, tmp_path, monkeypatch, capsys):
         [
             "run",
             str(config),
-            *overrides,
             "--data.init_args.batch_size=8",
+            *overrides,
             "--trainer.fast_dev_run=2",
             "--trainer.accelerator=cpu",
             "--trainer.enable_progress_bar=false",

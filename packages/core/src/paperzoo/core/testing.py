@@ -3,7 +3,7 @@
 Each writer produces files that the matching DataModule reads exactly as it reads the real dataset (same
 file names, folders, encodings, dict keys and dtypes), only with few, synthetic examples. Labels are
 class-balanced and every image carries a class-dependent bright patch over low noise, so a model can learn
-something from them. The writers need only NumPy.
+something from them. The writers need only NumPy (and Pillow, which matplotlib brings, for image folders).
 """
 
 from __future__ import annotations
@@ -187,6 +187,40 @@ def write_mnist5k_csv(path: str | Path, n: int = 200, seed: int = 0) -> Path:
     else:
         path.write_bytes(text)
     return path
+
+
+def write_image_folder(
+    directory: str | Path, num_classes: int = 3, n_train: int = 4, n_val: int = 2, size: int = 48, seed: int = 0
+) -> Path:
+    """Write an image-classification dataset in ImageNet's folder layout, as torchvision's ``ImageFolder`` reads it.
+
+    ``directory/train/<wnid>/<wnid>_<i>.JPEG`` and ``directory/val/<wnid>/ILSVRC2012_val_<i>.JPEG``: RGB JPEG files
+    named like ILSVRC-2012's, in class folders named like its WordNet ids (``n00000000``, ``n00000001``, ...).
+
+    Args:
+        directory: the dataset root to create.
+        num_classes: class folders.
+        n_train: training images per class.
+        n_val: validation images per class.
+        size: side of the square images.
+        seed: seed of the pixels.
+
+    Returns:
+        ``directory`` as a :class:`~pathlib.Path`.
+    """
+    from PIL import Image
+
+    directory = Path(directory)
+    rng = np.random.default_rng(seed)
+    for split, per_class in (("train", n_train), ("val", n_val)):
+        labels = np.repeat(np.arange(num_classes), per_class)
+        images = _class_images(labels, (3, size, size), rng).transpose(0, 2, 3, 1)  # (N, H, W, 3)
+        for i, (label, image) in enumerate(zip(labels.tolist(), images, strict=True)):
+            wnid = f"n{label:08d}"
+            name = f"{wnid}_{i}.JPEG" if split == "train" else f"ILSVRC2012_val_{i + 1:08d}.JPEG"
+            (directory / split / wnid).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(directory / split / wnid / name, quality=95)
+    return directory
 
 
 def _balanced_labels(n: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
