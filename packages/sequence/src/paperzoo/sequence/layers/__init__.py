@@ -1,1 +1,7 @@
 """paperzoo.sequence.layers (filled in by the sequence issue)."""
+
+from paperzoo.sequence.layers.attention import MultiHeadAttention
+from paperzoo.sequence.layers.positional import SinusoidalPositionalEncoding
+from paperzoo.sequence.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "MultiHeadAttention", "RNNCell", "SinusoidalPositionalEncoding"]
