@@ -38,7 +38,7 @@ def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | Non
         overrides = [f"--data.init_args.path={where}", "--data.init_args.test_size=40", "--data.init_args.val_size=20"]
         # the tiny file has 14 training images per class: a few-label config samples 2 of each
         return [*overrides, "--data.init_args.labels_per_class=2"] if labels_per_class else overrides
-    if name == "ImageFolderDataModule":  # ImageNet's layout; 224x224 crops, so two images a batch keep the big nets fast
+    if name == "ImageFolderDataModule":  # ImageNet layout at 224x224: two images a batch keep the big nets fast
         where = testing.write_image_folder(tmp_path / "imagenet", num_classes=3, n_train=4, n_val=2)
         return [
             f"--data.init_args.data_dir={where}",

@@ -4,32 +4,45 @@ The layout is the one every domain shares: ``layers``, ``models`` (pure nn.Modul
 (LightningModules), ``data`` (DataModules) and a registry. Its models arrive with the sequence issue.
 """
 
-from paperzoo.sequence import models
+from paperzoo.sequence import decoding, models
+from paperzoo.sequence.data import ParallelTextDataModule, SubwordTokenizer
+from paperzoo.sequence.decoding import beam_search, greedy_decode
 from paperzoo.sequence.layers import (
     GRU,
     LSTM,
     RNN,
+    BahdanauAttention,
     GRUCell,
     LSTMCell,
+    LuongAttention,
     MultiHeadAttention,
     RNNCell,
     SinusoidalPositionalEncoding,
 )
-from paperzoo.sequence.models import Transformer, TransformerConfig
+from paperzoo.sequence.models import Seq2Seq, Seq2SeqConfig, Transformer, TransformerConfig
 from paperzoo.sequence.registry import create_model, list_models, register_model
 
 __all__ = [
     "GRU",
     "LSTM",
     "RNN",
+    "BahdanauAttention",
     "GRUCell",
     "LSTMCell",
+    "LuongAttention",
     "MultiHeadAttention",
+    "ParallelTextDataModule",
     "RNNCell",
+    "Seq2Seq",
+    "Seq2SeqConfig",
     "SinusoidalPositionalEncoding",
+    "SubwordTokenizer",
     "Transformer",
     "TransformerConfig",
+    "beam_search",
     "create_model",
+    "decoding",
+    "greedy_decode",
     "list_models",
     "models",
     "register_model",

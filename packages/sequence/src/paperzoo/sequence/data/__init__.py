@@ -1,1 +1,30 @@
-"""paperzoo.sequence.data (filled in by the sequence issue)."""
+"""paperzoo.sequence.data: translation data (parallel text batched by tokens, subword vocabularies).
+
+The offline corpora that fill a ``ParallelTextDataModule`` folder are made by ``python -m
+paperzoo.sequence.data.corpora`` (import :mod:`paperzoo.sequence.data.corpora` for its functions; it is not
+imported here so that running it as a module does not import it twice).
+"""
+
+from paperzoo.sequence.data.parallel import (
+    ParallelTextDataModule,
+    ParallelTextDataset,
+    TokenBatchSampler,
+    TranslationBatch,
+    collate_translation,
+    read_parallel_split,
+    restore_order,
+)
+from paperzoo.sequence.data.tokenizer import SPECIAL_TOKENS, SubwordTokenizer, train_translation_tokenizers
+
+__all__ = [
+    "SPECIAL_TOKENS",
+    "ParallelTextDataModule",
+    "ParallelTextDataset",
+    "SubwordTokenizer",
+    "TokenBatchSampler",
+    "TranslationBatch",
+    "collate_translation",
+    "read_parallel_split",
+    "restore_order",
+    "train_translation_tokenizers",
+]

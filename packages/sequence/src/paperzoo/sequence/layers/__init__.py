@@ -3,5 +3,17 @@
 from paperzoo.sequence.layers.attention import MultiHeadAttention
 from paperzoo.sequence.layers.positional import SinusoidalPositionalEncoding
 from paperzoo.sequence.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from paperzoo.sequence.layers.seq2seq_attention import BahdanauAttention, LuongAttention
 
-__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "MultiHeadAttention", "RNNCell", "SinusoidalPositionalEncoding"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "BahdanauAttention",
+    "GRUCell",
+    "LSTMCell",
+    "LuongAttention",
+    "MultiHeadAttention",
+    "RNNCell",
+    "SinusoidalPositionalEncoding",
+]

@@ -1,5 +1,13 @@
 """paperzoo.sequence.models (filled in by the sequence issue)."""
 
+from paperzoo.sequence.models.seq2seq import (
+    Seq2Seq,
+    Seq2SeqConfig,
+    Seq2SeqState,
+    exponential_schedule,
+    inverse_sigmoid_schedule,
+    linear_schedule,
+)
 from paperzoo.sequence.models.transformer import (
     Transformer,
     TransformerConfig,
@@ -11,11 +19,17 @@ from paperzoo.sequence.models.transformer import (
 )
 
 __all__ = [
+    "Seq2Seq",
+    "Seq2SeqConfig",
+    "Seq2SeqState",
     "Transformer",
     "TransformerConfig",
     "TransformerDecoder",
     "TransformerDecoderLayer",
     "TransformerEncoder",
     "TransformerEncoderLayer",
+    "exponential_schedule",
     "from_torch_state_dict",
+    "inverse_sigmoid_schedule",
+    "linear_schedule",
 ]
