@@ -284,6 +284,29 @@ def test_padding_does_not_change_a_sentences_output(name):
     assert (weights is None) == (CONFIGS[name]["attention"] == "none")
 
 
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
+def test_reverse_source_reads_the_real_tokens_backwards_and_keeps_memory_in_source_order(attention):
+    """Sutskever et al.'s reversal: encoding with ``reverse_source`` is encoding each sentence's real tokens reversed
+    by hand, with the encoder's outputs flipped back; the padding stays at the end."""
+    torch.manual_seed(0)
+    reversing = _model(attention=attention, cell="lstm", bidirectional=False, num_layers=2, reverse_source=True)
+    plain = copy.deepcopy(reversing)
+    plain.config = Seq2SeqConfig(**{**vars(reversing.config), "reverse_source": False})
+    src, lengths, _ = _batch()
+    by_hand = src.clone()
+    for b, length in enumerate(LENGTHS):
+        by_hand[b, :length] = src[b, :length].flip(0)
+    with torch.no_grad():
+        state, expected = reversing.encode(src, lengths), plain.encode(by_hand, lengths)
+    for h, h_expected in zip(state.hidden, expected.hidden, strict=True):
+        assert torch.allclose(h, h_expected, atol=TOL, rtol=0)
+    assert not torch.allclose(state.hidden[0], plain.encode(src, lengths).hidden[0])  # the order matters
+    if attention != "none":
+        for b, length in enumerate(LENGTHS):
+            assert torch.allclose(state.memory[b, :length], expected.memory[b, :length].flip(0), atol=TOL, rtol=0)
+    assert create_model("seq2seq_plain", src_vocab_size=5, tgt_vocab_size=5).config.reverse_source
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_decode_step_with_the_gold_tokens_is_teacher_forcing(name):
     torch.manual_seed(0)

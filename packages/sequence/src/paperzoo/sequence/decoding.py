@@ -248,8 +248,9 @@ def transformer_step_fn(
 ) -> tuple[StepFn, TransformerDecodeState, ReindexFn]:
     """``step_fn``, the initial state and ``reindex_fn`` that decode ``model`` on ``src``.
 
-    Each step runs the decoder on the whole prefix and keeps the last position's logits: :math:`O(t^2)` work over a
-    sentence, with no key-value cache, and the same numbers as the model's training-time forward. The prefix is never
+    Each step runs the decoder on the whole prefix and projects only the last position onto the vocabulary:
+    :math:`O(t^2)` work over a sentence, with no key-value cache, and the same numbers as the model's training-time
+    forward. The prefix is never
     masked as padding, whatever tokens it holds. ``src_padding_mask`` defaults to ``src == pad_id``. Put the model in
     eval mode first.
     """
@@ -259,7 +260,7 @@ def transformer_step_fn(
     def step(prev_tokens: Tensor, state: TransformerDecodeState) -> tuple[Tensor, TransformerDecodeState]:
         prefix = torch.cat([state.prefix, prev_tokens[:, None]], dim=1)  # (N, t + 1)
         no_padding = torch.zeros_like(prefix, dtype=torch.bool)
-        logits = model.decode(prefix, state.memory, state.src_padding_mask, no_padding)[:, -1]  # (N, V)
+        logits = model.decode(prefix, state.memory, state.src_padding_mask, no_padding, last_only=True)[:, -1]  # (N, V)
         return logits.log_softmax(dim=-1), TransformerDecodeState(state.memory, state.src_padding_mask, prefix)
 
     with torch.no_grad():

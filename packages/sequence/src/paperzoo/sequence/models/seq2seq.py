@@ -67,6 +67,9 @@ class Seq2SeqConfig:
         attention_size: hidden width of the additive scores (Bahdanau, Luong concat); ``hidden_size`` if ``None``.
         input_feeding: with Luong attention, feed :math:`\\tilde h_{t-1}` into step :math:`t`'s input (Luong et al.
             2015, section 3.3).
+        reverse_source: the encoder reads each source's real tokens last to first (Sutskever et al. 2014, section
+            3.3: it puts the first source words next to the first target words); the encoder's outputs are put back
+            in source order, so attention still lines up with the source.
         dropout: on the embeddings, between recurrent layers and before the output projection, in training only.
         init_range: every parameter starts :math:`U(-r, r)`: Luong et al. 2015 use 0.1 (section 4.1), Sutskever et al.
             2014 0.08 (section 3.4).
@@ -85,6 +88,7 @@ class Seq2SeqConfig:
     attention: AttentionKind = "bahdanau"
     attention_size: int | None = None
     input_feeding: bool = True
+    reverse_source: bool = False
     dropout: float = 0.0
     init_range: float = 0.1
     pad_id: int = 0
@@ -247,8 +251,14 @@ class Seq2Seq(nn.Module):
         if src_lengths is None:
             src_lengths = (src != self.config.pad_id).sum(dim=1)
         src_lengths = torch.as_tensor(src_lengths, device=src.device)
-        padding_mask = torch.arange(src.size(1), device=src.device)[None, :] >= src_lengths[:, None]  # (B, S)
+        positions = torch.arange(src.size(1), device=src.device)[None, :]
+        padding_mask = positions >= src_lengths[:, None]  # (B, S)
+        if self.config.reverse_source:  # position i < length reads token length-1-i; the padding stays where it is
+            order = torch.where(padding_mask, positions, src_lengths[:, None] - 1 - positions)  # an involution
+            src = src.gather(1, order)
         memory, final = self.encoder(self.dropout(self.src_embed(src)), lengths=src_lengths)  # (B, S, H)
+        if self.config.reverse_source:
+            memory = memory.gather(1, order[:, :, None].expand_as(memory))
         hidden = self._bridge(final if self._lstm else (final,))
         if self.attention is None:
             return Seq2SeqState(hidden, None, None, padding_mask, None)
@@ -386,12 +396,13 @@ _ARCHS: dict[str, tuple[str, int, bool, str]] = {
     "seq2seq_luong": ("lstm", 2, False, "luong-general"),
     "seq2seq_plain": ("lstm", 2, False, "none"),
 }
+_DEFAULTS: dict[str, dict] = {"seq2seq_plain": {"reverse_source": True}}
 
 
 def _create_seq2seq(variant: str, **kwargs) -> Seq2Seq:
     cell, num_layers, bidirectional, attention = _ARCHS[variant]
     arch = dict(cell=cell, num_layers=num_layers, bidirectional=bidirectional, attention=attention)
-    return Seq2Seq(Seq2SeqConfig(**{**arch, **kwargs}))
+    return Seq2Seq(Seq2SeqConfig(**{**arch, **_DEFAULTS.get(variant, {}), **kwargs}))
 
 
 @register_model
@@ -408,5 +419,6 @@ def seq2seq_luong(**kwargs) -> Seq2Seq:
 
 @register_model
 def seq2seq_plain(**kwargs) -> Seq2Seq:
-    """After Sutskever et al. 2014: 2-layer LSTMs, the source reaching the decoder only through its initial state."""
+    """After Sutskever et al. 2014: 2-layer LSTMs, the source read in reverse and reaching the decoder only through
+    its initial state."""
     return _create_seq2seq("seq2seq_plain", **kwargs)

@@ -399,8 +399,9 @@ class Transformer(nn.Module):
         memory: torch.Tensor,
         src_padding_mask: torch.Tensor | None = None,
         tgt_padding_mask: torch.Tensor | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Next-token logits ``(B, T, V_tgt)`` for every target position.
+        """Next-token logits ``(B, T, V_tgt)`` for every target position, or ``(B, 1, V_tgt)`` for the last one.
 
         Args:
             tgt: target tokens, shifted right.
@@ -408,11 +409,13 @@ class Transformer(nn.Module):
             src_padding_mask: True at the padded source positions of ``memory``; ``None`` when the source has none
                 (unlike the other masks it cannot be read from tokens here: pass the one :meth:`encode` used).
             tgt_padding_mask: True at padded target positions; defaults to ``tgt == pad_id``.
+            last_only: project only the last position onto the vocabulary, as decoding needs: with a large
+                vocabulary the projection is about as much work as the decoder layers.
         """
         if tgt_padding_mask is None:
             tgt_padding_mask = tgt == self.config.pad_id
         y = self.decoder(self._embed(tgt, self.tgt_embed), memory, tgt_padding_mask, src_padding_mask)  # (B, T, d)
-        return self.output_proj(y)  # (B, T, V_tgt)
+        return self.output_proj(y[:, -1:] if last_only else y)  # (B, T or 1, V_tgt)
 
     def forward(
         self,
