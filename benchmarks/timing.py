@@ -1,12 +1,19 @@
-"""What every benchmark here shares: alternating timing, paired statistics and the machine's name."""
+"""What every benchmark here shares: alternating timing, paired statistics, the machine's name and description, and
+the progress bar."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 def time_alternating(
@@ -70,3 +77,70 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def environment(args: argparse.Namespace, versions: Mapping[str, str]) -> dict:
+    """The library ``versions``, Python, the CPU, torch's thread count, the load average now and the arguments.
+
+    Call it after ``torch.set_num_threads``, just before the timing starts; :func:`finish_environment` adds the load
+    average and the wall time at the end.
+    """
+    env = {
+        **versions,
+        "python": platform.python_version(),
+        "device": cpu_name(),
+        "cpu_threads": torch.get_num_threads(),
+        "load_average_before": os.getloadavg()[0],
+    }
+    env["arguments"] = {key: str(value) for key, value in vars(args).items()}
+    return env
+
+
+def finish_environment(env: dict, start: float) -> None:
+    """Add the load average now and the wall time since ``start`` (a ``time.perf_counter()``) to ``env``."""
+    env["load_average_after"] = os.getloadavg()[0]
+    env["wall_time_s"] = time.perf_counter() - start
+
+
+def describe_environment(env: dict, libraries: list[str]) -> str:
+    """One line for the top of a table: versions of ``libraries`` (keys of ``env``), machine, threads, load, time."""
+    versions = ", ".join(f"{library} {env[library]}" for library in libraries)
+    return (
+        f"{versions}, python {env['python']}; {env['device']}, {env['cpu_threads']} CPU threads; load average "
+        f"{env['load_average_before']:.2f} before, {env['load_average_after']:.2f} after; wall time "
+        f"{env['wall_time_s']:.0f} s"
+    )
+
+
+def progress_bar(console: Console) -> Progress:
+    """A rich progress bar with a description, the bar, done/total and the elapsed time of each task."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=console)
+
+
+def run_with_progress(
+    console: Console,
+    jobs: list[tuple[str, Callable[[Callable[[int], None]], list[dict]]]],
+    warmup: int,
+    repeats: int,
+) -> list[dict]:
+    """Run each ``(description, benchmark)`` job under one progress bar and return all their rows.
+
+    A job's ``benchmark(on_round)`` must call ``on_round(index)`` after each of its ``warmup + repeats`` rounds (as
+    :func:`time_alternating` does); its task shows "warm-up" or "timing", and an overall task counts every round.
+    """
+    rows: list[dict] = []
+    rounds = warmup + repeats
+    with progress_bar(console) as progress:
+        overall = progress.add_task("all pairs", total=len(jobs) * rounds)
+        for description, benchmark in jobs:
+            current = progress.add_task(f"{description}: building", total=rounds)
+
+            def on_round(index: int, current=current, description=description) -> None:
+                phase = "warm-up" if index < warmup else "timing"
+                progress.update(current, advance=1, description=f"{description}: {phase}")
+                progress.advance(overall)
+
+            rows += benchmark(on_round)
+            progress.remove_task(current)
+    return rows

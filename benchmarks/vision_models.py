@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,15 +35,15 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from timing import cpu_name, summarize, time_alternating
+from timing import describe_environment, environment, finish_environment, run_with_progress, summarize, time_alternating
 from torch import nn
 
 from paperzoo.vision import create_model
 from paperzoo.vision.models import swin, vit, vit_hybrid
 
 OURS = "paperzoo"
+VERSIONS = {"torch": torch.__version__, "timm": timm.__version__, "torchvision": torchvision.__version__}
 CONTROL = "control"  # a second copy of the first reference, timed with --control
 # GoogLeNet's auxiliary losses are discounted by 0.3 (Szegedy et al. 2015, section 5), on both sides
 AUX_LOSS_WEIGHT = 0.3
@@ -292,26 +290,8 @@ def benchmark_pair(
     return rows
 
 
-def environment(args: argparse.Namespace) -> dict:
-    env = {
-        "torch": torch.__version__,
-        "timm": timm.__version__,
-        "torchvision": torchvision.__version__,
-        "python": platform.python_version(),
-        "device": cpu_name(),
-        "cpu_threads": torch.get_num_threads(),
-        "load_average_before": os.getloadavg()[0],
-    }
-    env["arguments"] = {key: str(value) for key, value in vars(args).items()}
-    return env
-
-
 def render(console: Console, env: dict, rows: list[dict], args: argparse.Namespace) -> None:
-    console.print(
-        f"torch {env['torch']}, timm {env['timm']}, torchvision {env['torchvision']}, python {env['python']}; "
-        f"{env['device']}, {env['cpu_threads']} CPU threads; load average {env['load_average_before']:.2f} before, "
-        f"{env['load_average_after']:.2f} after; wall time {env['wall_time_s']:.0f} s"
-    )
+    console.print(describe_environment(env, list(VERSIONS)))
     table = Table(
         title=f"training step (SGD), float32, cpu, batch {args.batch_size}, {args.image_size}x{args.image_size}; "
         f"median of {args.repeats} alternating steps after {args.warmup} untimed rounds"
@@ -353,30 +333,21 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    env = environment(args)
+    env = environment(args, VERSIONS)
     start = time.perf_counter()
     runs = [(key.strip(), False) for key in args.models.split(",")]
     if args.channels_last:
         runs += [(key, True) for key, _ in runs if PAIRS[key].convolutional]
     console = Console(width=max(Console().width, 120))
-    rows = []
-    rounds = args.warmup + args.repeats
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        overall = progress.add_task("all pairs", total=len(runs) * rounds)
-        for key, channels_last in runs:
-            description = f"{PAIRS[key].label}{' NHWC' if channels_last else ''}"
-            current = progress.add_task(f"{description}: building", total=rounds)
-
-            def on_round(index: int, current=current, description=description) -> None:
-                phase = "warm-up" if index < args.warmup else "timing"
-                progress.update(current, advance=1, description=f"{description}: {phase}")
-                progress.advance(overall)
-
-            rows += benchmark_pair(key, channels_last, args, on_round)
-            progress.remove_task(current)
-    env["load_average_after"] = os.getloadavg()[0]
-    env["wall_time_s"] = time.perf_counter() - start
+    jobs = [
+        (
+            f"{PAIRS[key].label}{' NHWC' if channels_last else ''}",
+            lambda on_round, key=key, channels_last=channels_last: benchmark_pair(key, channels_last, args, on_round),
+        )
+        for key, channels_last in runs
+    ]
+    rows = run_with_progress(console, jobs, args.warmup, args.repeats)
+    finish_environment(env, start)
     render(console, env, rows, args)
     if args.json:
         args.json.write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")

@@ -431,10 +431,13 @@ class _RecurrentStack(nn.Module):
         gi = x @ weight_ih.t()  # (T, B, I) @ (I, G) -> (T, B, G), every time step in one matmul
         if bias_ih is not None:
             gi = gi + bias_ih
+        # unbind, not gi[t]: the backward of T separate index ops would each zero-fill and add a (T, B, G) gradient,
+        # O(T^2) work that cost more than the recurrent matmuls; unbind's backward stacks the T slices once
+        inputs = gi.unbind(0)
         seq_len = x.size(0)
         outputs = []
         for t in range(seq_len - 1, -1, -1) if reverse else range(seq_len):
-            new_state = step(gi[t], state, weight_hh, bias_hh)
+            new_state = step(inputs[t], state, weight_hh, bias_hh)
             if mask is not None:
                 new_state = tuple(torch.where(mask[t], new, old) for new, old in zip(new_state, state, strict=True))
             state = new_state
