@@ -70,8 +70,19 @@ def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | Non
 
         where = write_sunspots_csv(tmp_path / "sunspots.csv", years=100)
         return [f"--data.init_args.path={where}", "--data.init_args.test_years=12", "--data.init_args.val_years=10"]
+    if name == "TextCorpusDataModule":  # a plain-text corpus, gensim's word-similarity and analogy files
+        from paperzoo.sequence.testing import write_embedding_benchmarks, write_text_corpus
+
+        benchmarks = write_embedding_benchmarks(tmp_path / "benchmarks")
+        return [
+            f"--data.init_args.path={write_text_corpus(tmp_path / 'corpus.cor', n_lines=40)}",
+            *(f"--data.init_args.{benchmark}_path={path}" for benchmark, path in benchmarks.items()),
+            "--data.init_args.min_count=1",
+        ]
     if name == "LogicGateDataModule":  # generated points, no files
         return ["--data.init_args.train_per_corner=8", "--data.init_args.eval_per_corner=4"]
+    if name == "AlgorithmicDataModule":  # generated, no files: short training sequences, 8 per test length
+        return ["--data.init_args.max_len=3", "--data.init_args.test_size=8", "--data.init_args.eval_batch_size=8"]
     raise AssertionError(f"tests/test_experiments.py has no tiny-data writer for {data_class}; add one")
 
 

@@ -6,10 +6,12 @@ The layout is the one every domain shares: ``layers``, ``models`` (pure nn.Modul
 
 from paperzoo.sequence import decoding, models
 from paperzoo.sequence.data import (
+    AlgorithmicDataModule,
     ParallelTextDataModule,
     RottenTomatoesDataModule,
     SubwordTokenizer,
     SunspotsDataModule,
+    TextCorpusDataModule,
 )
 from paperzoo.sequence.decoding import beam_search, greedy_decode
 from paperzoo.sequence.layers import (
@@ -25,25 +27,44 @@ from paperzoo.sequence.layers import (
     SinusoidalPositionalEncoding,
 )
 from paperzoo.sequence.models import (
+    CBOW,
+    DNC,
+    NTM,
     BiLSTMClassifier,
+    GloVe,
+    LSTMBaseline,
     LSTMForecaster,
     Seq2Seq,
     Seq2SeqConfig,
+    SkipGramNS,
     Transformer,
     TransformerConfig,
     seasonal_naive_forecast,
 )
-from paperzoo.sequence.modules import Forecaster, TextClassifier, TranslationModule
+from paperzoo.sequence.modules import (
+    AlgorithmicTaskModule,
+    Forecaster,
+    TextClassifier,
+    TranslationModule,
+    WordEmbeddingModule,
+)
 from paperzoo.sequence.registry import create_model, list_models, register_model
 
 __all__ = [
+    "CBOW",
+    "DNC",
     "GRU",
     "LSTM",
+    "NTM",
     "RNN",
+    "AlgorithmicDataModule",
+    "AlgorithmicTaskModule",
     "BahdanauAttention",
     "BiLSTMClassifier",
     "Forecaster",
     "GRUCell",
+    "GloVe",
+    "LSTMBaseline",
     "LSTMCell",
     "LSTMForecaster",
     "LuongAttention",
@@ -54,12 +75,15 @@ __all__ = [
     "Seq2Seq",
     "Seq2SeqConfig",
     "SinusoidalPositionalEncoding",
+    "SkipGramNS",
     "SubwordTokenizer",
     "SunspotsDataModule",
     "TextClassifier",
+    "TextCorpusDataModule",
     "Transformer",
     "TransformerConfig",
     "TranslationModule",
+    "WordEmbeddingModule",
     "beam_search",
     "create_model",
     "decoding",

@@ -283,3 +283,133 @@ def write_sunspots_csv(path: str | Path, years: int = 120, start: int = 1700, se
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+TOY_TOPICS = {
+    "animal": ("cat", "dog", "horse", "cow", "sheep", "goat"),
+    "colour": ("red", "green", "blue", "yellow", "purple", "orange"),
+    "food": ("bread", "cheese", "apple", "rice", "soup", "cake"),
+    "vehicle": ("car", "bus", "train", "bicycle", "truck", "boat"),
+}
+"""Groups of related words: :func:`write_text_corpus` uses the words of a group together, never across groups."""
+
+_CORPUS_FILLER = ("state", "time", "year", "form", "work", "includ", "world", "film", "american", "retriev")
+
+
+def write_text_corpus(
+    path: str | Path,
+    n_lines: int = 200,
+    words_per_line: int = 40,
+    filler: float = 0.3,
+    seed: int = 0,
+    topics: dict[str, Sequence[str]] | None = None,
+) -> Path:
+    """Write a corpus in the format of gensim's ``head500.noblanks.cor``: UTF-8, one document a line, lowercase words
+    separated by single spaces, no punctuation.
+
+    Each line is about one topic of ``topics`` (:data:`TOY_TOPICS` by default): its words are that topic's words, with
+    a fraction ``filler`` of words shared by all topics mixed in, so words of one topic share their contexts and words
+    of two topics never meet in a window.
+
+    Args:
+        path: the file to write (its folder is created).
+        n_lines: documents, the topics taking turns.
+        words_per_line: words a document.
+        filler: the probability that a word is a shared filler word.
+        seed: seed of the words.
+        topics: ``{topic: words}``.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    rng = np.random.default_rng(seed)
+    groups = list((topics or TOY_TOPICS).values())
+    lines = []
+    for i in range(n_lines):
+        group = groups[i % len(groups)]
+        words = [
+            str(rng.choice(_CORPUS_FILLER)) if rng.random() < filler else str(rng.choice(group))
+            for _ in range(words_per_line)
+        ]
+        lines.append(" ".join(words))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def toy_word_pairs(topics: dict[str, Sequence[str]] | None = None, seed: int = 0) -> list[tuple[str, str, float]]:
+    """Word pairs with human-like scores for :data:`TOY_TOPICS`: two words of one topic score 7-10, of two topics 0-3;
+    a last pair has a word that no topic uses (``unicorn``), so coverage is below 1."""
+    rng = np.random.default_rng(seed)
+    groups = list((topics or TOY_TOPICS).values())
+    pairs = []
+    for g, group in enumerate(groups):
+        pairs.append((group[0], group[1], round(float(rng.uniform(7, 10)), 2)))
+        pairs.append((group[2], group[3], round(float(rng.uniform(7, 10)), 2)))
+        other = groups[(g + 1) % len(groups)]
+        pairs.append((group[0], other[2], round(float(rng.uniform(0, 3)), 2)))
+        pairs.append((group[4], other[5], round(float(rng.uniform(0, 3)), 2)))
+    pairs.append(("unicorn", groups[0][0], 5.0))
+    return pairs
+
+
+_PAIR_HEADERS = {
+    "wordsim353": "# The WordSimilarity-353 Test Collection (http://www.cs.technion.ac.il/~gabr/resources/data/wordsim353/)",
+    "simlex999": "# The SimLex-999 Test data (https://www.cl.cam.ac.uk/~fh295/simlex.html)",
+}
+
+
+def write_word_pairs(
+    path: str | Path, pairs: Sequence[tuple[str, str, float]] | None = None, kind: str = "wordsim353"
+) -> Path:
+    """Write a word-similarity file as gensim ships ``wordsim353.tsv`` and ``simlex999.txt``: two ``#`` header lines
+    (the collection's name, then ``Word 1<TAB>Word 2<TAB>Human (mean)``), then ``word1<TAB>word2<TAB>score`` rows.
+
+    Args:
+        path: the file to write (its folder is created).
+        pairs: ``(word1, word2, score)``; ``None`` for :func:`toy_word_pairs`.
+        kind: ``"wordsim353"`` or ``"simlex999"``, which header to write.
+    """
+    rows = [_PAIR_HEADERS[kind], "# Word 1\tWord 2\tHuman (mean)"]
+    rows += [f"{a}\t{b}\t{score:.2f}" for a, b, score in (toy_word_pairs() if pairs is None else pairs)]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def write_analogies(path: str | Path, sections: dict[str, Sequence[Sequence[str]]] | None = None) -> Path:
+    """Write analogy questions in the format of ``questions-words.txt``: a ``: section`` line opens each section,
+    then one question ``a b c d`` a line (the real file capitalises names, ``Athens Greece Baghdad Iraq``).
+
+    Args:
+        path: the file to write (its folder is created).
+        sections: ``{section: questions}``; ``None`` for a few questions on :data:`TOY_TOPICS` words, in one semantic
+            section with a capitalised question and one syntactic (``gram``) section, and a question with a word no
+            topic uses.
+    """
+    if sections is None:
+        sections = {
+            "capital-common-countries": [("Cat", "Dog", "Red", "Green"), ("Athens", "Greece", "Baghdad", "Iraq")],
+            "gram1-adjective-to-adverb": [("bread", "cheese", "car", "bus"), ("cow", "sheep", "blue", "yellow")],
+        }
+    rows = []
+    for name, questions in sections.items():
+        rows.append(f": {name}")
+        rows += [" ".join(question) for question in questions]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def write_embedding_benchmarks(directory: str | Path) -> dict[str, Path]:
+    """Write toy ``wordsim353.tsv``, ``simlex999.txt`` and ``questions-words.txt`` (the names gensim uses) on
+    :data:`TOY_TOPICS` words into ``directory``; ``{"wordsim353": path, "simlex999": path, "analogy": path}``."""
+    directory = Path(directory)
+    return {
+        "wordsim353": write_word_pairs(directory / "wordsim353.tsv", kind="wordsim353"),
+        "simlex999": write_word_pairs(directory / "simlex999.txt", toy_word_pairs(seed=1), kind="simlex999"),
+        "analogy": write_analogies(directory / "questions-words.txt"),
+    }

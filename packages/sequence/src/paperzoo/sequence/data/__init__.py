@@ -5,6 +5,7 @@ paperzoo.sequence.data.corpora`` (import :mod:`paperzoo.sequence.data.corpora` f
 imported here so that running it as a module does not import it twice).
 """
 
+from paperzoo.sequence.data.algorithmic import AlgorithmicDataModule
 from paperzoo.sequence.data.parallel import (
     ParallelTextDataModule,
     ParallelTextDataset,
@@ -15,16 +16,19 @@ from paperzoo.sequence.data.parallel import (
     restore_order,
 )
 from paperzoo.sequence.data.sentiment import RottenTomatoesDataModule, WordVocabulary, read_rotten_tomatoes
+from paperzoo.sequence.data.text_corpus import TextCorpusDataModule, read_text_corpus
 from paperzoo.sequence.data.timeseries import SunspotsDataModule, read_sunspots
 from paperzoo.sequence.data.tokenizer import SPECIAL_TOKENS, SubwordTokenizer, train_translation_tokenizers
 
 __all__ = [
     "SPECIAL_TOKENS",
+    "AlgorithmicDataModule",
     "ParallelTextDataModule",
     "ParallelTextDataset",
     "RottenTomatoesDataModule",
     "SubwordTokenizer",
     "SunspotsDataModule",
+    "TextCorpusDataModule",
     "TokenBatchSampler",
     "TranslationBatch",
     "WordVocabulary",
@@ -32,6 +36,7 @@ __all__ = [
     "read_parallel_split",
     "read_rotten_tomatoes",
     "read_sunspots",
+    "read_text_corpus",
     "restore_order",
     "train_translation_tokenizers",
 ]

@@ -1,6 +1,8 @@
 """paperzoo.sequence.models (filled in by the sequence issue)."""
 
+from paperzoo.sequence.models.embeddings import CBOW, GloVe, SkipGramNS, negative_sampling_loss
 from paperzoo.sequence.models.forecaster import LSTMForecaster, seasonal_naive_forecast
+from paperzoo.sequence.models.memory_networks import DNC, NTM, LSTMBaseline
 from paperzoo.sequence.models.seq2seq import (
     Seq2Seq,
     Seq2SeqConfig,
@@ -21,11 +23,17 @@ from paperzoo.sequence.models.transformer import (
 )
 
 __all__ = [
+    "CBOW",
+    "DNC",
+    "NTM",
     "BiLSTMClassifier",
+    "GloVe",
+    "LSTMBaseline",
     "LSTMForecaster",
     "Seq2Seq",
     "Seq2SeqConfig",
     "Seq2SeqState",
+    "SkipGramNS",
     "Transformer",
     "TransformerConfig",
     "TransformerDecoder",
@@ -36,5 +44,6 @@ __all__ = [
     "from_torch_state_dict",
     "inverse_sigmoid_schedule",
     "linear_schedule",
+    "negative_sampling_loss",
     "seasonal_naive_forecast",
 ]
