@@ -191,3 +191,25 @@ def test_every_schedule_is_exported():
     assert {"StepLR", "MultiStepLR", "CosineWithWarmup", "LinearWarmupDecay", "InverseSqrt", "OneCycle"} <= set(
         vars(schedules)
     )
+
+
+def test_a_plateau_schedule_steps_on_its_monitored_metric():
+    from functools import partial
+
+    from lightning.pytorch.cli import ReduceLROnPlateau
+
+    from paperzoo.core.modules.base import PaperzooModule
+
+    module = PaperzooModule(
+        optimizer=partial(torch.optim.Adam, lr=1e-3),
+        lr_scheduler=partial(ReduceLROnPlateau, monitor="val/mae", mode="min"),
+        scheduler_interval="epoch",
+    )
+    module.layer = torch.nn.Linear(2, 1)
+    config = module.configure_optimizers()["lr_scheduler"]
+    assert config["monitor"] == "val/mae" and config["interval"] == "epoch"
+    plain = PaperzooModule(
+        optimizer=partial(torch.optim.SGD, lr=0.1), lr_scheduler=partial(torch.optim.lr_scheduler.StepLR, step_size=1)
+    )
+    plain.layer = torch.nn.Linear(2, 1)
+    assert "monitor" not in plain.configure_optimizers()["lr_scheduler"]

@@ -44,7 +44,8 @@ class PaperzooModule(L.LightningModule):
         scheduler_interval: step
 
     A schedule that takes ``total_steps`` (``OneCycleLR``) and leaves it unset gets
-    ``trainer.estimated_stepping_batches``, so one config works for any dataset size or epoch count.
+    ``trainer.estimated_stepping_batches``, so one config works for any dataset size or epoch count. A schedule
+    with a ``monitor`` (``lightning.pytorch.cli.ReduceLROnPlateau``) steps on that logged metric.
 
     The module also saves and restores the Python, NumPy and torch RNG states in its checkpoints, so a
     resumed run draws the same random numbers (dropout, initialisation of late layers) as one that ran
@@ -75,7 +76,11 @@ class PaperzooModule(L.LightningModule):
         if _unset_argument(self.lr_scheduler_factory, "total_steps"):
             kwargs["total_steps"] = int(self.trainer.estimated_stepping_batches)
         scheduler = self.lr_scheduler_factory(optimizer, **kwargs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
+        config = {"scheduler": scheduler, "interval": self.scheduler_interval}
+        # A schedule driven by a logged metric (lightning.pytorch.cli.ReduceLROnPlateau) names it as ``monitor``.
+        if getattr(scheduler, "monitor", None):
+            config["monitor"] = scheduler.monitor
+        return {"optimizer": optimizer, "lr_scheduler": config}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["rng_states"] = {

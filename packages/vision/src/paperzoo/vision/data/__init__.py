@@ -1,9 +1,9 @@
 """Image-classification DataModules that read the datasets' standard on-disk formats."""
 
+from paperzoo.core.data import read_idx
 from paperzoo.vision.data.base import ImageClassificationDataModule
 from paperzoo.vision.data.cifar import CIFAR10DataModule, CIFAR100DataModule
 from paperzoo.vision.data.folder import ImageFolderDataModule, ImageListDataset
-from paperzoo.vision.data.idx import read_idx
 from paperzoo.vision.data.mnist import FashionMNISTDataModule, MNIST5kDataModule, MNISTDataModule
 
 __all__ = [

@@ -12,10 +12,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from paperzoo.core.data import package_data_file, seeded_split
+from paperzoo.core.data import package_data_file, read_idx, seeded_split
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
 from paperzoo.vision.data.base import ImageClassificationDataModule
-from paperzoo.vision.data.idx import read_idx
 
 IDX_FILES = (
     "train-images-idx3-ubyte",
