@@ -83,12 +83,50 @@ def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | Non
         return ["--data.init_args.train_per_corner=8", "--data.init_args.eval_per_corner=4"]
     if name == "AlgorithmicDataModule":  # generated, no files: short training sequences, 8 per test length
         return ["--data.init_args.max_len=3", "--data.init_args.test_size=8", "--data.init_args.eval_batch_size=8"]
+    if name == "PlanetoidDataModule":  # the raw ind.<name>.* pickles of Yang et al. 2016, read as any config's graph
+        from paperzoo.graph.testing import write_planetoid
+
+        write_planetoid(tmp_path / "planetoid", "cora", num_classes=3, num_features=16)
+        return [
+            f"--data.init_args.data_dir={tmp_path / 'planetoid'}",
+            "--data.init_args.name=cora",
+            "--model.init_args.network.init_args.in_channels=16",  # the network must match the tiny graph
+            "--model.init_args.network.init_args.out_channels=3",
+        ]
+    if name == "KarateClubDataModule":  # built into PyTorch Geometric, no files
+        return []
+    if name == "FashionMNISTGraphDataModule":  # IDX files; a 4-nearest-neighbour graph over 64 images
+        where = testing.write_mnist(tmp_path / "mnist", n_train=64, n_test=16)
+        return [
+            f"--data.init_args.data_dir={where}",
+            "--data.init_args.num_nodes=60",
+            "--data.init_args.k=4",
+            "--data.init_args.train_per_class=2",
+            "--data.init_args.num_val=10",
+            "--data.init_args.num_test=10",
+        ]
+    if name == "QM9DataModule":  # PyTorch Geometric's processed QM9 file with 30 small molecules
+        from paperzoo.graph.testing import tiny_qm9, write_qm9_processed
+
+        write_qm9_processed(tmp_path / "QM9", tiny_qm9(30))
+        return [
+            f"--data.init_args.data_dir={tmp_path / 'QM9'}",
+            "--data.init_args.val_size=5",
+            "--data.init_args.test_size=5",
+        ]
+    if name == "SolubilityDataModule":  # the RDKit book's solubility.{train,test}.sdf, a few molecules each
+        pytest.importorskip("rdkit")
+        from paperzoo.graph.testing import write_solubility
+
+        return [f"--data.init_args.path={write_solubility(tmp_path / 'solubility')}"]
     raise AssertionError(f"tests/test_experiments.py has no tiny-data writer for {data_class}; add one")
 
 
 def _batch_size(data_class: str) -> list[str]:
-    """Eight examples a batch; data batched by tokens (translation) gets a token budget in _data_overrides instead."""
-    return [] if data_class.endswith("ParallelTextDataModule") else ["--data.init_args.batch_size=8"]
+    """Eight examples a batch; data batched by tokens (translation) gets a token budget in _data_overrides instead, and
+    a node-classification graph is one batch."""
+    whole_graph = ("KarateClubDataModule", "FashionMNISTGraphDataModule", "PlanetoidDataModule")  # full-batch
+    return [] if data_class.endswith(("ParallelTextDataModule", *whole_graph)) else ["--data.init_args.batch_size=8"]
 
 
 def test_catalog_finds_the_experiments():
