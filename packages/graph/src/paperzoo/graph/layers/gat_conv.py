@@ -47,7 +47,8 @@ class _GraphAttentionBase(nn.Module):
     def _with_self_loops(self, edge_index: Tensor, num_nodes: int) -> Tensor:
         if not self.add_self_loops:
             return edge_index
-        edge_index, _ = remove_self_loops(edge_index)
+        if bool((edge_index[0] == edge_index[1]).any()):  # a graph without loops needs no filtering copy
+            edge_index, _ = remove_self_loops(edge_index)
         return add_self_loops(edge_index, num_nodes=num_nodes)[0]  # (2, E_non_loop + N)
 
     def _aggregate(

@@ -49,8 +49,8 @@ def gcn_norm(
         edge_index, edge_weight = add_remaining_self_loops(edge_index, edge_weight, 2.0 if improved else 1.0, n)
     source, target = edge_index
     deg = scatter_sum(edge_weight, target, n)  # (N,) weighted in-degree D~_ii
-    deg_inv_sqrt = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
-    return edge_index, deg_inv_sqrt[source] * edge_weight * deg_inv_sqrt[target]
+    deg_inv_sqrt = deg.pow(-0.5).masked_fill_(deg == 0, 0.0)
+    return edge_index, deg_inv_sqrt.index_select(0, source) * edge_weight * deg_inv_sqrt.index_select(0, target)
 
 
 class GCNConv(nn.Module):

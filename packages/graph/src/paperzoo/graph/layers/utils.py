@@ -85,12 +85,19 @@ def add_remaining_self_loops(
     n = num_nodes_of(edge_index, num_nodes)
     is_loop = edge_index[0] == edge_index[1]
     nodes = torch.arange(n, device=edge_index.device, dtype=edge_index.dtype)
-    new_index = torch.cat([edge_index[:, ~is_loop], nodes.expand(2, n)], dim=1)  # (2, E_non_loop + N)
+    # A graph without loops (the usual case) keeps all its edges: no boolean indexing, one concatenation per output.
+    # Otherwise the positions of the kept edges are found once and every output gathers with them.
+    has_loops = bool(is_loop.any())
+    kept = (~is_loop).nonzero().squeeze(1) if has_loops else None  # (E_non_loop,)
+    non_loop_index = edge_index.index_select(1, kept) if has_loops else edge_index
+    new_index = torch.cat([non_loop_index, nodes.expand(2, n)], dim=1)  # (2, E_non_loop + N)
     if edge_weight is None:
         return new_index, None
     loop_weight = edge_weight.new_full((n,), fill_value)
+    if not has_loops:
+        return new_index, torch.cat([edge_weight, loop_weight], dim=0)
     loop_weight[edge_index[0, is_loop]] = edge_weight[is_loop]
-    return new_index, torch.cat([edge_weight[~is_loop], loop_weight], dim=0)
+    return new_index, torch.cat([edge_weight.index_select(0, kept), loop_weight], dim=0)
 
 
 def degree(index: Tensor, num_nodes: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
