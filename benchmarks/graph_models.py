@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,7 +53,17 @@ import torch.nn.functional as F
 import torch_geometric
 from rich.console import Console
 from rich.table import Table
-from timing import describe_environment, environment, finish_environment, run_with_progress, summarize, time_alternating
+from timing import (
+    describe_environment,
+    environment,
+    finish_environment,
+    parameter_count,
+    repeated,
+    run_with_progress,
+    steps_per_call,
+    summarize,
+    time_alternating,
+)
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv as PygGATConv
 from torch_geometric.nn import GCNConv as PygGCNConv
@@ -330,29 +339,6 @@ def make_step(model: nn.Module, graph: Graph) -> Callable[[], None]:
         optimizer.step()
 
     return step
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def steps_per_call(steps: Mapping[str, Callable[[], None]], min_call_s: float) -> int:
-    """How many steps make the fastest side's call last ``min_call_s``; each step runs once first (allocations)."""
-    fastest = math.inf
-    for step in steps.values():
-        step()
-        start = time.perf_counter()
-        step()
-        fastest = min(fastest, time.perf_counter() - start)
-    return max(1, math.ceil(min_call_s / fastest))
-
-
-def repeated(step: Callable[[], None], count: int) -> Callable[[], None]:
-    def call() -> None:
-        for _ in range(count):
-            step()
-
-    return call
 
 
 def benchmark_pair(key: str, graph: Graph, args: argparse.Namespace, on_round: Callable[[int], None]) -> list[dict]:

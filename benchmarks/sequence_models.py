@@ -49,7 +49,17 @@ import torch.nn.functional as F
 import transformers
 from rich.console import Console
 from rich.table import Table
-from timing import describe_environment, environment, finish_environment, run_with_progress, summarize, time_alternating
+from timing import (
+    describe_environment,
+    environment,
+    finish_environment,
+    parameter_count,
+    repeated,
+    run_with_progress,
+    steps_per_call,
+    summarize,
+    time_alternating,
+)
 from torch import nn
 from transformers import MarianConfig, MarianMTModel
 
@@ -533,30 +543,6 @@ def check_outputs(outputs: Mapping[str, torch.Tensor]) -> float:
             raise RuntimeError(f"ours and {impl} differ by {difference:.2e} (relative): not the same function")
         worst = max(worst, difference)
     return worst
-
-
-def parameter_count(model: nn.Module) -> int:
-    """Trained parameters, each shared tensor once."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def steps_per_call(steps: Mapping[str, Callable[[], None]], min_call_s: float) -> int:
-    """How many steps make the fastest side's call last ``min_call_s``; each step runs once first (allocations)."""
-    fastest = math.inf
-    for step in steps.values():
-        step()
-        start = time.perf_counter()
-        step()
-        fastest = min(fastest, time.perf_counter() - start)
-    return max(1, math.ceil(min_call_s / fastest))
-
-
-def repeated(step: Callable[[], None], count: int) -> Callable[[], None]:
-    def call() -> None:
-        for _ in range(count):
-            step()
-
-    return call
 
 
 def benchmark_pair(key: str, args: argparse.Namespace, on_round: Callable[[int], None]) -> list[dict]:

@@ -4,6 +4,7 @@ the progress bar."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
 
 
 def time_alternating(
@@ -144,3 +146,27 @@ def run_with_progress(
             rows += benchmark(on_round)
             progress.remove_task(current)
     return rows
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Trained parameters, each shared tensor once."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def steps_per_call(steps: Mapping[str, Callable[[], None]], min_call_s: float) -> int:
+    """How many steps make the fastest side's call last ``min_call_s``; each step runs once first (allocations)."""
+    fastest = math.inf
+    for step in steps.values():
+        step()
+        start = time.perf_counter()
+        step()
+        fastest = min(fastest, time.perf_counter() - start)
+    return max(1, math.ceil(min_call_s / fastest))
+
+
+def repeated(step: Callable[[], None], count: int) -> Callable[[], None]:
+    def call() -> None:
+        for _ in range(count):
+            step()
+
+    return call

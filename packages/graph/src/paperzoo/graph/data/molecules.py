@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -31,7 +30,7 @@ from torch_geometric.io import fs
 from torch_geometric.loader import DataLoader
 from torch_geometric.transforms import BaseTransform
 
-from paperzoo.core.data import EpochSeededSampler, package_data_file, run_seed
+from paperzoo.core.data import SeededLoaderDataModule, package_data_file
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError, PaperzooError
 
 if TYPE_CHECKING:
@@ -120,7 +119,7 @@ class StandardizeTargets(BaseTransform):
         return f"{type(self).__name__}(columns={self.columns})"
 
 
-class MolecularRegressionDataModule(pl.LightningDataModule):
+class MolecularRegressionDataModule(SeededLoaderDataModule):
     """The part every molecular DataModule shares: train/val/test sets of graphs with standardised targets, the
     training statistics to undo the standardisation, and loaders of :class:`~torch_geometric.data.Batch` objects.
 
@@ -144,6 +143,7 @@ class MolecularRegressionDataModule(pl.LightningDataModule):
     """Atom features: the width of ``x``."""
     num_edge_features: ClassVar[int] = len(BOND_TYPES)
     """Bond features: the width of ``edge_attr``."""
+    loader_class = DataLoader  # PyTorch Geometric's: batches graphs into one Batch
 
     def __init__(
         self,
@@ -175,35 +175,6 @@ class MolecularRegressionDataModule(pl.LightningDataModule):
         if self.target_mean is None or self.target_std is None:
             raise RuntimeError("the training statistics are known only after setup(); call it first")
         return y * self.target_std.to(y) + self.target_mean.to(y)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled by ``(seed, run seed, epoch)`` on one device; under DDP Lightning injects its
-        DistributedSampler, seeded by the run seed and the epoch."""
-        if self.trainer is None or self.trainer.world_size == 1:
-            order_seed = int(np.random.SeedSequence((self.seed, run_seed())).generate_state(1)[0])
-            sampler = EpochSeededSampler(len(self.train_set), order_seed)
-            return self._loader(self.train_set, self.batch_size, sampler=sampler)
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.eval_batch_size)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The test set, in order."""
-        return self._loader(self.test_set, self.eval_batch_size)
-
-    def _loader(self, dataset: Sequence[Data], batch_size: int, **kwargs: Any) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            **kwargs,
-        )
 
 
 def training_statistics(y: Tensor) -> tuple[Tensor, Tensor]:

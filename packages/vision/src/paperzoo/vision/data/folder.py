@@ -16,7 +16,7 @@ from torchvision.transforms import v2
 
 from paperzoo.core.data import seeded_split
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
-from paperzoo.vision.data.base import SeededLoaderDataModule
+from paperzoo.core.data import SeededLoaderDataModule
 
 Sample = tuple[str, int]
 """An image file and its class index."""
