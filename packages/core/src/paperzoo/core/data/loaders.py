@@ -15,7 +15,7 @@ from paperzoo.core.data.sampling import EpochSeededSampler, run_seed
 class SeededLoaderDataModule(pl.LightningDataModule):
     """The loaders of a DataModule with fixed training, validation and test sets: a training order seeded by
     ``(seed, run seed, epoch)``, so a resumed run sees the batches an uninterrupted one would, and evaluation sets in
-    order. The image DataModules of paperzoo.vision and the molecule DataModules of paperzoo.graph share it.
+    order. The image DataModules of the vision package and the molecule DataModules of the graph package share it.
 
     Subclasses set ``train_set``, ``val_set`` and ``test_set`` in ``setup`` and ``batch_size``,
     ``eval_batch_size``, ``num_workers`` and ``seed`` in ``__init__``; ``loader_class`` is the DataLoader that

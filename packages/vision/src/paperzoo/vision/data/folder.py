@@ -14,9 +14,8 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 from torchvision.transforms import v2
 
-from paperzoo.core.data import seeded_split
+from paperzoo.core.data import SeededLoaderDataModule, seeded_split
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
-from paperzoo.core.data import SeededLoaderDataModule
 
 Sample = tuple[str, int]
 """An image file and its class index."""
