@@ -54,6 +54,7 @@ import torch_geometric
 from rich.console import Console
 from rich.table import Table
 from timing import (
+    add_alternating_arguments,
     describe_environment,
     environment,
     finish_environment,
@@ -125,29 +126,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--classes", type=int, default=7, help="classes (Cora's 7)")
     parser.add_argument("--train-nodes", type=int, default=140, help="labelled training nodes (Cora's 140)")
-    parser.add_argument("--repeats", type=int, default=30, help="timed calls per implementation, alternating (>= 2)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds of calls before the timed ones (>= 1)")
-    parser.add_argument(
-        "--min-call-ms",
-        type=float,
-        default=100.0,
-        help="a timed call repeats the step until it takes about this long (the count is calibrated once, on the "
-        "fastest side, before the warm-up), so that short steps are not lost in the timer's and the machine's jitter; "
-        "the step time is the call's divided by the count",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="CPU threads for torch (torch.set_num_threads); 0 keeps torch's choice, one per core. One by default: "
-        "on a machine shared with other jobs a parallel region waits for its slowest thread",
-    )
-    parser.add_argument(
-        "--control",
-        action="store_true",
-        help="also time a second copy of each pair's PyG reference, and report its ratio against the first (an A/A "
-        "test): the noise floor of the ratios on this machine",
-    )
+    add_alternating_arguments(parser, repeats=30, warmup=3, reference="PyG")
     parser.add_argument("--seed", type=int, default=0, help="seed of the graph, the features and the labels")
     parser.add_argument(
         "--json", "--output", type=Path, metavar="PATH", help="also write the environment and results as JSON here"

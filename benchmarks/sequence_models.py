@@ -50,6 +50,7 @@ import transformers
 from rich.console import Console
 from rich.table import Table
 from timing import (
+    add_alternating_arguments,
     describe_environment,
     environment,
     finish_environment,
@@ -133,29 +134,7 @@ def parse_args() -> argparse.Namespace:
         help="dropout everywhere, on every side: the Transformer's P_drop (embeddings, sub-layer outputs, attention "
         "weights, after the ReLU), the mha attention weights, and between the lstm/gru layers",
     )
-    parser.add_argument("--repeats", type=int, default=20, help="timed calls per implementation, alternating (>= 2)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds of calls before the timed ones (>= 1)")
-    parser.add_argument(
-        "--min-call-ms",
-        type=float,
-        default=100.0,
-        help="a timed call repeats the step until it takes about this long (the count is calibrated once, on the "
-        "fastest side, before the warm-up), so that short steps are not lost in the timer's and the machine's jitter; "
-        "the step time is the call's divided by the count",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="CPU threads for torch (torch.set_num_threads); 0 keeps torch's choice, one per core. One by default: "
-        "on a machine shared with other jobs a parallel region waits for its slowest thread",
-    )
-    parser.add_argument(
-        "--control",
-        action="store_true",
-        help="also time a second copy of each pair's torch reference, and report its ratio against the first (an "
-        "A/A test): the noise floor of the ratios on this machine",
-    )
+    add_alternating_arguments(parser, repeats=20, warmup=2, reference="torch")
     parser.add_argument(
         "--json", "--output", type=Path, metavar="PATH", help="also write the environment and results as JSON here"
     )

@@ -170,3 +170,35 @@ def repeated(step: Callable[[], None], count: int) -> Callable[[], None]:
             step()
 
     return call
+
+
+def add_alternating_arguments(parser: argparse.ArgumentParser, repeats: int, warmup: int, reference: str) -> None:
+    """The options of an alternating ours-vs-reference benchmark: ``--repeats``, ``--warmup``, ``--min-call-ms``,
+    ``--threads`` and ``--control`` (an A/A copy of the ``reference`` implementation)."""
+    parser.add_argument(
+        "--repeats", type=int, default=repeats, help="timed calls per implementation, alternating (>= 2)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=warmup, help="untimed rounds of calls before the timed ones (>= 1)"
+    )
+    parser.add_argument(
+        "--min-call-ms",
+        type=float,
+        default=100.0,
+        help="a timed call repeats the step until it takes about this long (the count is calibrated once, on the "
+        "fastest side, before the warm-up), so that short steps are not lost in the timer's and the machine's jitter; "
+        "the step time is the call's divided by the count",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (torch.set_num_threads); 0 keeps torch's choice, one per core. One by default: "
+        "on a machine shared with other jobs a parallel region waits for its slowest thread",
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help=f"also time a second copy of each pair's {reference} reference, and report its ratio against the first "
+        "(an A/A test): the noise floor of the ratios on this machine",
+    )
