@@ -119,6 +119,27 @@ def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | Non
         from paperzoo.graph.testing import write_solubility
 
         return [f"--data.init_args.path={write_solubility(tmp_path / 'solubility')}"]
+    if name in ("MNISTImages", "FashionMNISTImages"):  # the generative package's IDX reader
+        where = testing.write_mnist(tmp_path / "mnist", n_train=64, n_test=16)
+        return [f"--data.init_args.data_dir={where}", "--data.init_args.val_size=16"]
+    if name == "FashionMNISTUnpaired":  # two classes of the IDX files as the unpaired domains
+        where = testing.write_mnist(tmp_path / "mnist", n_train=200, n_test=40)
+        return [f"--data.init_args.data_dir={where}"]
+    if name == "CIFAR10Images":
+        where = testing.write_cifar10(tmp_path / "cifar10", n_per_batch=12)
+        return [f"--data.init_args.data_dir={where}", "--data.init_args.val_size=16"]
+    if name == "FaceCropsImages":  # ships with scikit-image
+        return []
+    if name == "ImageFolderImages":  # FFHQ-style nested folders of PNGs, any size
+        from paperzoo.generative.testing import write_flat_image_folder
+
+        where = write_flat_image_folder(tmp_path / "images", n=20, size=40)
+        return [f"--data.init_args.data_dir={where}", "--data.init_args.val_size=4", "--data.init_args.batch_size=2"]
+    if name == "UnpairedFolderImages":  # CycleGAN's trainA/trainB/testA/testB, served at 64 (fully convolutional)
+        from paperzoo.generative.testing import write_unpaired_folders
+
+        where = write_unpaired_folders(tmp_path / "unpaired", n_train=4, n_test=2, size=40)
+        return [f"--data.init_args.data_dir={where}", "--data.init_args.load_size=72", "--data.init_args.resolution=64"]
     raise AssertionError(f"tests/test_experiments.py has no tiny-data writer for {data_class}; add one")
 
 
@@ -126,7 +147,37 @@ def _batch_size(data_class: str) -> list[str]:
     """Eight examples a batch; data batched by tokens (translation) gets a token budget in _data_overrides instead, and
     a node-classification graph is one batch."""
     whole_graph = ("KarateClubDataModule", "FashionMNISTGraphDataModule", "PlanetoidDataModule")  # full-batch
-    return [] if data_class.endswith(("ParallelTextDataModule", *whole_graph)) else ["--data.init_args.batch_size=8"]
+    own = ("ParallelTextDataModule", "ImageFolderImages", "UnpairedFolderImages")  # set in _data_overrides
+    return [] if data_class.endswith((*own, *whole_graph)) else ["--data.init_args.batch_size=8"]
+
+
+def _cpu_sized(config: Path, spec: dict, tmp_path: Path) -> Path:
+    """The config itself, or a copy whose sample metrics use the offline feature network: the standard Inception
+    weights of the paper configs cannot be had here."""
+    callbacks = (spec.get("trainer") or {}).get("callbacks") or []
+    metrics = [c for c in callbacks if c.get("class_path", "").endswith("GenerativeMetrics")]
+    if not any((c.get("init_args") or {}).get("features") == "inception" for c in metrics):
+        return config
+    for callback in metrics:
+        callback.setdefault("init_args", {})["features"] = "fashionmnist"
+    copy = tmp_path / config.name
+    copy.write_text(yaml.safe_dump(spec))
+    return copy
+
+
+def _sampling_overrides(spec: dict) -> list[str]:
+    """Two sampling steps for the iterative samplers (a 1,000-step DDPM chain or 100 SGLD steps of a WRN-28-10
+    would take minutes on a CPU)."""
+    model = spec["model"]["class_path"].rsplit(".", 1)[-1]
+    if model == "DiffusionModule":
+        return ["--model.init_args.sample_steps=2"]
+    if model == "ScoreModule":
+        return ["--model.init_args.num_scales=2", "--model.init_args.steps_per_sigma=2"]
+    if model == "JEMModule":
+        return ["--model.init_args.sample_steps=2", "--model.init_args.sgld_steps=2"]
+    if model == "RBMModule":
+        return ["--model.init_args.sample_steps=2"]
+    return []
 
 
 def test_catalog_finds_the_experiments():
@@ -167,6 +218,8 @@ def test_experiment_runs_fast_dev_run(config, tmp_path, monkeypatch, capsys):
     scheduler = (spec["model"].get("init_args") or {}).get("lr_scheduler") or {}
     if "warmup_steps" in (scheduler.get("init_args") or {}):  # fast_dev_run's 2 steps are shorter than any warm-up
         overrides.append("--model.init_args.lr_scheduler.init_args.warmup_steps=1")
+    config = _cpu_sized(config, spec, tmp_path)
+    overrides += _sampling_overrides(spec)
     code = main(
         [
             "run",

@@ -20,7 +20,9 @@ class GenerativeModule(PaperzooModule):
     The optimiser arguments are :class:`~paperzoo.core.modules.PaperzooModule`'s.
     """
 
-    def sample(self, num_samples: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
+    def sample(
+        self, num_samples: int, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> Tensor:
         """Draw ``num_samples`` images in ``[-1, 1]`` on the module's device.
 
         Args:
@@ -31,9 +33,17 @@ class GenerativeModule(PaperzooModule):
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement sample()")
 
-    def preview(self, num_samples: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Named image batches to show while training, each ``(N, C, H, W)`` in ``[-1, 1]``."""
+    def preview(
+        self, num_samples: int, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor | tuple[Tensor, int]]:
+        """Named image sheets to show while training: each ``(N, C, H, W)`` in ``[-1, 1]``, or ``(images, nrow)``
+        for a sheet with ``nrow`` images a row (a square grid otherwise)."""
         return {"samples": self.sample(num_samples, generator=generator)}
+
+    def metric_images(self, batch) -> tuple[Tensor, Tensor | None]:
+        """The real images of a test batch that sample metrics compare against, and the model's own images for the
+        same batch when they depend on it (a translation model's outputs); ``None`` draws them with :meth:`sample`."""
+        return batch[0], None
 
     def test_step(self, batch, batch_idx: int) -> None:
         """Nothing by default: sample quality is measured by :class:`~paperzoo.generative.GenerativeMetrics`."""
