@@ -50,12 +50,10 @@ from timing import (
     describe_environment,
     environment,
     finish_environment,
+    pair_fields,
     parameter_count,
-    repeated,
     run_with_progress,
-    steps_per_call,
-    summarize,
-    time_alternating,
+    time_steps,
 )
 from torch import Tensor, nn
 
@@ -199,32 +197,15 @@ def benchmark_row(row: str, args: argparse.Namespace, on_round: Callable[[int], 
     t = torch.randint(0, 1000, (args.batch_size,), generator=generator)
     difference = check_parity(models, x, t)
     steps = {impl: make_step(row, impl, model, x, t, noise) for impl, model in models.items()}
-    count = steps_per_call(steps, args.min_call_ms / 1e3)
-    calls = {impl: repeated(step, count) for impl, step in steps.items()}
-    times = time_alternating(calls, args.repeats, args.warmup, on_round=on_round)
-    times = {impl: [value / count for value in values] for impl, values in times.items()}  # per step
-    stats = summarize(times, OURS)
+    times, count = time_steps(steps, args, on_round)
     result = {
         "row": row,
         "parameters_ours": parameter_count(models[OURS]),
         "parameters_reference": parameter_count(models[DIFFUSERS]),
         "steps_per_call": count,
-        "ours_median_step_s": stats[OURS]["median"],
-        "ours_iqr_step_s": stats[OURS]["iqr"],
-        "reference_median_step_s": stats[DIFFUSERS]["median"],
-        "reference_iqr_step_s": stats[DIFFUSERS]["iqr"],
-        "ours_over_reference": stats[DIFFUSERS]["ratio"],
-        "ratio_q1": stats[DIFFUSERS]["ratio_q1"],
-        "ratio_q3": stats[DIFFUSERS]["ratio_q3"],
+        **pair_fields(times, OURS, DIFFUSERS, CONTROL if args.control else None),
         "max_relative_eval_difference": difference,
     }
-    if args.control:
-        control = summarize({DIFFUSERS: times[DIFFUSERS], CONTROL: times[CONTROL]}, DIFFUSERS)[CONTROL]
-        result.update(
-            control_over_reference=control["ratio"],
-            control_ratio_q1=control["ratio_q1"],
-            control_ratio_q3=control["ratio_q3"],
-        )
     return [result]
 
 

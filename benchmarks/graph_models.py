@@ -58,12 +58,10 @@ from timing import (
     describe_environment,
     environment,
     finish_environment,
+    pair_fields,
     parameter_count,
-    repeated,
     run_with_progress,
-    steps_per_call,
-    summarize,
-    time_alternating,
+    time_steps,
 )
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv as PygGATConv
@@ -324,35 +322,17 @@ def benchmark_pair(key: str, graph: Graph, args: argparse.Namespace, on_round: C
     models = build_models(key, args)
     eval_difference, train_difference = check_parity(models, graph)
     steps = {impl: make_step(model, graph) for impl, model in models.items()}
-    count = steps_per_call(steps, args.min_call_ms / 1e3)
-    calls = {impl: repeated(step, count) for impl, step in steps.items()}
-    times = time_alternating(calls, args.repeats, args.warmup, on_round=on_round)
-    times = {impl: [t / count for t in values] for impl, values in times.items()}  # per step
-    stats = summarize(times, OURS)
+    times, count = time_steps(steps, args, on_round)
     row = {
         "pair": key,
         "reference": PYG,
         "parameters_ours": parameter_count(models[OURS]),
         "parameters_reference": parameter_count(models[PYG]),
         "steps_per_call": count,
-        "ours_median_step_s": stats[OURS]["median"],
-        "ours_iqr_step_s": stats[OURS]["iqr"],
-        "reference_median_step_s": stats[PYG]["median"],
-        "reference_iqr_step_s": stats[PYG]["iqr"],
-        "ours_over_reference": stats[PYG]["ratio"],
-        "ratio_q1": stats[PYG]["ratio_q1"],
-        "ratio_q3": stats[PYG]["ratio_q3"],
+        **pair_fields(times, OURS, PYG, CONTROL if args.control else None),
         "max_relative_eval_difference": eval_difference,
         "max_relative_train_difference": train_difference,
     }
-    if args.control:
-        # t_control / t_PyG, paired by round like ours/ref: equal code, so its distance from 1.0 is noise
-        control = summarize({PYG: times[PYG], CONTROL: times[CONTROL]}, PYG)[CONTROL]
-        row.update(
-            control_over_reference=control["ratio"],
-            control_ratio_q1=control["ratio_q1"],
-            control_ratio_q3=control["ratio_q3"],
-        )
     return [row]
 
 

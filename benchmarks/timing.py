@@ -172,6 +172,42 @@ def repeated(step: Callable[[], None], count: int) -> Callable[[], None]:
     return call
 
 
+def time_steps(
+    steps: Mapping[str, Callable[[], None]], args: argparse.Namespace, on_round: Callable[[int], None] | None = None
+) -> tuple[dict[str, list[float]], int]:
+    """Per-step times of each side, alternating (the options of :func:`add_alternating_arguments`): enough steps a
+    call to last ``--min-call-ms``, ``--repeats`` timed rounds after ``--warmup``. Returns the times and the steps a
+    call."""
+    count = steps_per_call(steps, args.min_call_ms / 1e3)
+    calls = {impl: repeated(step, count) for impl, step in steps.items()}
+    times = time_alternating(calls, args.repeats, args.warmup, on_round=on_round)
+    return {impl: [t / count for t in values] for impl, values in times.items()}, count
+
+
+def pair_fields(
+    times: dict[str, list[float]], ours: str, reference: str, control: str | None = None
+) -> dict[str, float | None]:
+    """The row fields every alternating benchmark reports for one (ours, reference) pair: medians and IQRs per step,
+    the paired ratio ``t_reference / t_ours`` with its quartiles and, with a ``control`` (a second copy of the
+    reference, so its distance from 1.0 is noise), the A/A ratio ``t_control / t_reference``."""
+    stats = summarize(times, ours)
+    fields = {
+        "ours_median_step_s": stats[ours]["median"],
+        "ours_iqr_step_s": stats[ours]["iqr"],
+        "reference_median_step_s": stats[reference]["median"],
+        "reference_iqr_step_s": stats[reference]["iqr"],
+        "ours_over_reference": stats[reference]["ratio"],
+        "ratio_q1": stats[reference]["ratio_q1"],
+        "ratio_q3": stats[reference]["ratio_q3"],
+    }
+    if control is not None:
+        aa = summarize({reference: times[reference], control: times[control]}, reference)[control]
+        fields.update(
+            control_over_reference=aa["ratio"], control_ratio_q1=aa["ratio_q1"], control_ratio_q3=aa["ratio_q3"]
+        )
+    return fields
+
+
 def add_alternating_arguments(parser: argparse.ArgumentParser, repeats: int, warmup: int, reference: str) -> None:
     """The options of an alternating ours-vs-reference benchmark: ``--repeats``, ``--warmup``, ``--min-call-ms``,
     ``--threads`` and ``--control`` (an A/A copy of the ``reference`` implementation)."""

@@ -134,12 +134,22 @@ def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | Non
         from paperzoo.generative.testing import write_flat_image_folder
 
         where = write_flat_image_folder(tmp_path / "images", n=20, size=40)
-        return [f"--data.init_args.data_dir={where}", "--data.init_args.val_size=4", "--data.init_args.batch_size=2"]
+        return [
+            f"--data.init_args.data_dir={where}",
+            "--data.init_args.val_size=4",
+            "--data.init_args.batch_size=2",
+            "--data.init_args.num_workers=0",
+        ]
     if name == "UnpairedFolderImages":  # CycleGAN's trainA/trainB/testA/testB, served at 64 (fully convolutional)
         from paperzoo.generative.testing import write_unpaired_folders
 
         where = write_unpaired_folders(tmp_path / "unpaired", n_train=4, n_test=2, size=40)
-        return [f"--data.init_args.data_dir={where}", "--data.init_args.load_size=72", "--data.init_args.resolution=64"]
+        return [
+            f"--data.init_args.data_dir={where}",
+            "--data.init_args.load_size=72",
+            "--data.init_args.resolution=64",
+            "--data.init_args.num_workers=0",
+        ]
     raise AssertionError(f"tests/test_experiments.py has no tiny-data writer for {data_class}; add one")
 
 
@@ -151,15 +161,40 @@ def _batch_size(data_class: str) -> list[str]:
     return [] if data_class.endswith((*own, *whole_graph)) else ["--data.init_args.batch_size=8"]
 
 
+# Paper-sized generative networks shrunk for a CPU fast_dev_run: the same classes and code paths, fewer channels.
+_SMALL_NETWORKS = {
+    "StyleGAN2Generator": {"channel_base": 256, "channel_max": 16, "z_dim": 32, "w_dim": 32},
+    "StyleGAN2Discriminator": {"channel_base": 256, "channel_max": 16},
+    "DDPMUNet": {"base_channels": 32, "num_groups": 8},
+    "JEMClassifier": {"depth": 10, "widen_factor": 1},
+    "DCGANGenerator": {"base_channels": 16},
+    "DCGANDiscriminator": {"base_channels": 16},
+    "ResnetGenerator": {"base_channels": 16, "num_blocks": 2},
+    "PatchGANDiscriminator": {"base_channels": 16},
+}
+
+
 def _cpu_sized(config: Path, spec: dict, tmp_path: Path) -> Path:
-    """The config itself, or a copy whose sample metrics use the offline feature network: the standard Inception
-    weights of the paper configs cannot be had here."""
-    callbacks = (spec.get("trainer") or {}).get("callbacks") or []
-    metrics = [c for c in callbacks if c.get("class_path", "").endswith("GenerativeMetrics")]
-    if not any((c.get("init_args") or {}).get("features") == "inception" for c in metrics):
+    """The config itself, or a copy sized for a CPU test: sample metrics through the offline feature network (the
+    standard Inception weights of the paper configs cannot be had here), small preview sheets, and paper-sized
+    generative networks with fewer channels."""
+    changed = False
+    info = spec["experiment"]
+    for callback in (spec.get("trainer") or {}).get("callbacks") or []:
+        name, args = callback.get("class_path", ""), callback.setdefault("init_args", {})
+        if name.endswith("GenerativeMetrics") and args.get("features") == "inception":
+            args["features"] = "fashionmnist"
+            if info.get("monitor", "").startswith(("test/fid", "test/kid", "test/is")):  # offline keys are labelled
+                info["monitor"] += "_fashionmnist_features"
+            changed = True
+        if name.endswith("SampleGrid"):
+            args["num_samples"], changed = 4, True
+    for value in (spec["model"].get("init_args") or {}).values():
+        if isinstance(value, dict) and value.get("class_path", "").rsplit(".", 1)[-1] in _SMALL_NETWORKS:
+            value.setdefault("init_args", {}).update(_SMALL_NETWORKS[value["class_path"].rsplit(".", 1)[-1]])
+            changed = True
+    if not changed:
         return config
-    for callback in metrics:
-        callback.setdefault("init_args", {})["features"] = "fashionmnist"
     copy = tmp_path / config.name
     copy.write_text(yaml.safe_dump(spec))
     return copy
