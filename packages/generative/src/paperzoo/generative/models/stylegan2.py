@@ -432,55 +432,16 @@ class StyleGAN2Discriminator(nn.Module):
 
 
 @register_model
-def stylegan2_generator(
-    resolution: int = 256,
-    img_channels: int = 3,
-    z_dim: int = 512,
-    w_dim: int = 512,
-    mapping_layers: int = 8,
-    mapping_lr_multiplier: float = 0.01,
-    channel_base: int = 32768,
-    channel_max: int = 512,
-    num_classes: int = 0,
-    w_avg_beta: float = 0.995,
-    fused_modconv: bool | None = None,
-) -> StyleGAN2Generator:
-    """The StyleGAN2 config-F generator at ``resolution`` (see :class:`StyleGAN2Generator`)."""
-    return StyleGAN2Generator(
-        resolution=resolution,
-        img_channels=img_channels,
-        z_dim=z_dim,
-        w_dim=w_dim,
-        mapping_layers=mapping_layers,
-        mapping_lr_multiplier=mapping_lr_multiplier,
-        channel_base=channel_base,
-        channel_max=channel_max,
-        num_classes=num_classes,
-        w_avg_beta=w_avg_beta,
-        fused_modconv=fused_modconv,
-    )
+def stylegan2_generator(**kwargs) -> StyleGAN2Generator:
+    """The StyleGAN2 config-F generator (256x256 by default; keywords as :class:`StyleGAN2Generator`)."""
+    return StyleGAN2Generator(**kwargs)
 
 
 @register_model
-def stylegan2_discriminator(
-    resolution: int = 256,
-    img_channels: int = 3,
-    channel_base: int = 32768,
-    channel_max: int = 512,
-    num_classes: int = 0,
-    mbstd_group_size: int = 4,
-    mbstd_num_channels: int = 1,
-) -> StyleGAN2Discriminator:
-    """The StyleGAN2 config-F residual discriminator at ``resolution`` (see :class:`StyleGAN2Discriminator`)."""
-    return StyleGAN2Discriminator(
-        resolution=resolution,
-        img_channels=img_channels,
-        channel_base=channel_base,
-        channel_max=channel_max,
-        num_classes=num_classes,
-        mbstd_group_size=mbstd_group_size,
-        mbstd_num_channels=mbstd_num_channels,
-    )
+def stylegan2_discriminator(**kwargs) -> StyleGAN2Discriminator:
+    """The StyleGAN2 config-F residual discriminator (256x256 by default; keywords as
+    :class:`StyleGAN2Discriminator`)."""
+    return StyleGAN2Discriminator(**kwargs)
 
 
 SMALL_KWARGS: dict[str, dict] = {
