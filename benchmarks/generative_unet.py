@@ -47,6 +47,7 @@ from rich.console import Console
 from rich.table import Table
 from timing import (
     add_alternating_arguments,
+    check_outputs,
     describe_environment,
     environment,
     finish_environment,
@@ -156,15 +157,7 @@ def check_parity(models: Mapping[str, nn.Module], x: Tensor, t: Tensor) -> float
     largest entry; raises above PARITY_TOL."""
     with torch.no_grad():
         outputs = {impl: predict(impl, model.eval(), x, t) for impl, model in models.items()}
-    worst = 0.0
-    for impl, reference in outputs.items():
-        if impl == OURS:
-            continue
-        difference = ((outputs[OURS] - reference).abs().max() / reference.abs().max().clamp_min(1e-6)).item()
-        if difference > PARITY_TOL:
-            raise RuntimeError(f"ours and {impl} differ by {difference:.2e} (relative): not the same function")
-        worst = max(worst, difference)
-    return worst
+    return check_outputs(outputs, OURS, PARITY_TOL)
 
 
 def make_step(row: str, impl: str, model: nn.Module, x: Tensor, t: Tensor, noise: Tensor) -> Callable[[], None]:

@@ -55,6 +55,7 @@ from rich.console import Console
 from rich.table import Table
 from timing import (
     add_alternating_arguments,
+    check_outputs,
     describe_environment,
     environment,
     finish_environment,
@@ -268,33 +269,21 @@ def check_names(reference: Mapping[str, Tensor], ours: Mapping[str, Tensor], nam
 # --- checks, steps, timing --------------------------------------------------------------------------------------------
 
 
-def check_outputs(outputs: Mapping[str, Tensor]) -> float:
-    """Largest difference between our logits and each reference's, relative to the reference's largest entry;
-    raises above PARITY_TOL."""
-    worst = 0.0
-    for impl, reference in outputs.items():
-        if impl == OURS:
-            continue
-        difference = ((outputs[OURS] - reference).abs().max() / reference.abs().max().clamp_min(1e-6)).item()
-        if difference > PARITY_TOL:
-            raise RuntimeError(f"ours and {impl} differ by {difference:.2e} (relative): not the same function")
-        worst = max(worst, difference)
-    return worst
-
-
 def check_parity(models: Mapping[str, nn.Module], graph: Graph) -> tuple[float, float]:
     """Eval-mode logits, then train-mode logits under one seed (the same dropout masks), of every model; returns
     the two largest relative differences. A cached GCN layer keeps the graph of its first call, here the
     benchmark's own graph, which is the one the timed steps use."""
     with torch.no_grad():
-        evaluation = check_outputs({impl: model.eval()(graph.x, graph.edge_index) for impl, model in models.items()})
+        evaluation = check_outputs(
+            {impl: model.eval()(graph.x, graph.edge_index) for impl, model in models.items()}, OURS, PARITY_TOL
+        )
         training = {}
         for impl, model in models.items():
             torch.manual_seed(12345)
             training[impl] = model.train()(graph.x, graph.edge_index)
         if (training[OURS] == models[OURS].eval()(graph.x, graph.edge_index)).all():
             raise RuntimeError("train mode gave the eval-mode logits: dropout did not drop")
-    return evaluation, check_outputs(training)
+    return evaluation, check_outputs(training, OURS, PARITY_TOL)
 
 
 def make_step(model: nn.Module, graph: Graph) -> Callable[[], None]:

@@ -51,6 +51,7 @@ from rich.console import Console
 from rich.table import Table
 from timing import (
     add_alternating_arguments,
+    check_outputs,
     describe_environment,
     environment,
     finish_environment,
@@ -427,7 +428,7 @@ def check_translators(models: Mapping[str, nn.Module], batch: TranslationBatch) 
     """Eval-mode logits of every model on ``batch``, at every position, compared by :func:`check_outputs`."""
     with torch.no_grad():
         outputs = {impl: translation_logits(model.eval(), batch) for impl, model in models.items()}
-    return check_outputs(outputs)
+    return check_outputs(outputs, OURS, PARITY_TOL)
 
 
 # --- the layer pairs: multi-head attention, LSTM, GRU -----------------------------------------------------------------
@@ -473,7 +474,7 @@ def build_attention(args: argparse.Namespace, generator: torch.Generator) -> tup
     models = {OURS: ours, **references}
     with torch.no_grad():
         outputs = {impl: call(module.eval())() for impl, module in models.items()}
-    difference = check_outputs(outputs)
+    difference = check_outputs(outputs, OURS, PARITY_TOL)
     steps = {impl: make_backward_step(call(module.train()), module, x, grad) for impl, module in models.items()}
     shape = f"{args.batch_size}x{args.src_len}x{d}, h={heads}"
     return steps, models, shape, difference
@@ -501,27 +502,13 @@ def build_recurrent(kind: str, args: argparse.Namespace, generator: torch.Genera
     models = {OURS: ours, **references}
     with torch.no_grad():
         outputs = {impl: call(module.eval())() for impl, module in models.items()}
-    difference = check_outputs(outputs)
+    difference = check_outputs(outputs, OURS, PARITY_TOL)
     steps = {impl: make_backward_step(call(module.train()), module, x, grad) for impl, module in models.items()}
     shape = f"{args.batch_size}x{args.seq_len}x{h}, L=2{', bi' if args.bidirectional else ''}"
     return steps, models, shape, difference
 
 
 # --- shared by all pairs ----------------------------------------------------------------------------------------------
-
-
-def check_outputs(outputs: Mapping[str, torch.Tensor]) -> float:
-    """Largest difference between our output and each reference's, relative to the reference's largest entry;
-    raises above PARITY_TOL."""
-    worst = 0.0
-    for impl, reference in outputs.items():
-        if impl == OURS:
-            continue
-        difference = ((outputs[OURS] - reference).abs().max() / reference.abs().max().clamp_min(1e-6)).item()
-        if difference > PARITY_TOL:
-            raise RuntimeError(f"ours and {impl} differ by {difference:.2e} (relative): not the same function")
-        worst = max(worst, difference)
-    return worst
 
 
 def benchmark_pair(key: str, args: argparse.Namespace, on_round: Callable[[int], None]) -> list[dict]:

@@ -172,6 +172,21 @@ def repeated(step: Callable[[], None], count: int) -> Callable[[], None]:
     return call
 
 
+def check_outputs(outputs: Mapping[str, torch.Tensor], ours: str, tolerance: float) -> float:
+    """Largest difference between our output and each reference's, relative to the reference's largest entry (floored,
+    so that all-zero outputs cannot pass as 0/0); raises above ``tolerance``: timing different functions is
+    meaningless."""
+    worst = 0.0
+    for impl, reference in outputs.items():
+        if impl == ours:
+            continue
+        difference = ((outputs[ours] - reference).abs().max() / reference.abs().max().clamp_min(1e-6)).item()
+        if difference > tolerance:
+            raise RuntimeError(f"ours and {impl} differ by {difference:.2e} (relative): not the same function")
+        worst = max(worst, difference)
+    return worst
+
+
 def time_steps(
     steps: Mapping[str, Callable[[], None]], args: argparse.Namespace, on_round: Callable[[int], None] | None = None
 ) -> tuple[dict[str, list[float]], int]:

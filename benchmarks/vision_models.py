@@ -36,7 +36,15 @@ import torch.nn.functional as F
 import torchvision
 from rich.console import Console
 from rich.table import Table
-from timing import describe_environment, environment, finish_environment, run_with_progress, summarize, time_alternating
+from timing import (
+    check_outputs,
+    describe_environment,
+    environment,
+    finish_environment,
+    run_with_progress,
+    summarize,
+    time_alternating,
+)
 from torch import nn
 
 from paperzoo.vision import create_model
@@ -231,16 +239,7 @@ def check_same_function(models: dict[str, nn.Module], x: torch.Tensor) -> float:
     """Largest relative difference between our eval-mode logits and each reference's; raises above PARITY_TOL."""
     with torch.no_grad():
         logits = {impl: model.eval()(x) for impl, model in models.items()}
-    worst = 0.0
-    for impl, reference in logits.items():
-        if impl == OURS:
-            continue
-        # relative to the largest logit (floored, so that all-zero logits cannot pass as 0/0)
-        difference = ((logits[OURS] - reference).abs().max() / reference.abs().max().clamp_min(1e-6)).item()
-        if difference > PARITY_TOL:
-            raise RuntimeError(f"ours and {impl} differ by {difference:.2e} (relative): not the same function")
-        worst = max(worst, difference)
-    return worst
+    return check_outputs(logits, OURS, PARITY_TOL)
 
 
 def benchmark_pair(
