@@ -18,7 +18,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -89,27 +88,16 @@ def check_inception_available() -> None:
         ) from error
 
 
-class _Features(nn.Module):
-    """The penultimate features, in the form torchmetrics' FID and KID take a custom network."""
+class _Given(nn.Module):
+    """Hands torchmetrics vectors that are already computed (our network's features or logits), so the network runs
+    once per image for all three metrics instead of once per metric."""
 
-    def __init__(self, network: FeatureClassifier) -> None:
+    def __init__(self, num_features: int) -> None:
         super().__init__()
-        self.network = network
-        self.num_features = network.num_features
+        self.num_features = num_features
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.network.features(x).double()
-
-
-class _Logits(nn.Module):
-    """The logits, which torchmetrics' Inception Score turns into class probabilities."""
-
-    def __init__(self, network: FeatureClassifier) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.network(x).double()
+        return x.double()
 
 
 @dataclass
@@ -173,6 +161,17 @@ class SampleQuality(nn.Module):
         self.real, self.fake = [], []
 
     @torch.no_grad()
+    def _encode(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """The feature network's ``(features, logits)`` of ``images``, on the CPU in float64."""
+        device = next(self.network.parameters()).device
+        features, logits = [], []
+        for chunk in images.split(500):
+            f = self.network.features(chunk.to(device))
+            features.append(f.double().cpu())
+            logits.append(self.network.head(f).double().cpu())
+        return torch.cat(features), torch.cat(logits)
+
+    @torch.no_grad()
     def compute(self) -> SampleMetrics:
         # The modules, not torchmetrics.image, which exports these only where torch-fidelity is installed.
         from torchmetrics.image.fid import FrechetInceptionDistance
@@ -189,21 +188,21 @@ class SampleQuality(nn.Module):
                 fid, score = FrechetInceptionDistance(), InceptionScore()
                 kid = KernelInceptionDistance(subset_size=subset)
                 real, fake = _to_rgb8(real), _to_rgb8(fake)
-            else:
-                features = _Features(self.network)
-                fid = FrechetInceptionDistance(feature=features)
-                kid = KernelInceptionDistance(feature=features, subset_size=subset, subsets=self.kid_subsets)
-                score = InceptionScore(feature=_Logits(self.network), splits=self.is_splits)
-            return self._compute(real, fake, fid, kid, score)
-
-    def _compute(self, real: Tensor, fake: Tensor, fid: Any, kid: Any, score: Any) -> SampleMetrics:
-        for chunk in real.split(500):
-            fid.update(chunk, real=True)
-            kid.update(chunk, real=True)
-        for chunk in fake.split(500):
-            fid.update(chunk, real=False)
-            kid.update(chunk, real=False)
-            score.update(chunk)
+            else:  # features and logits computed once, in chunks, on the network's device
+                fid = FrechetInceptionDistance(feature=_Given(self.network.num_features))
+                kid = KernelInceptionDistance(
+                    feature=_Given(self.network.num_features), subset_size=subset, subsets=self.kid_subsets
+                )
+                score = InceptionScore(feature=_Given(self.network.num_classes), splits=self.is_splits)
+                (real, _), (fake, fake_logits) = self._encode(real), self._encode(fake)
+            for chunk in real.split(500):
+                fid.update(chunk, real=True)
+                kid.update(chunk, real=True)
+            for chunk in fake.split(500):
+                fid.update(chunk, real=False)
+                kid.update(chunk, real=False)
+            for chunk in (fake if self.network is None else fake_logits).split(500):
+                score.update(chunk)
         kid_mean, kid_std = kid.compute()
         is_mean, is_std = score.compute()
         return SampleMetrics(
