@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import regex
-import torch
 from torch import Tensor, nn
 
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
+from paperzoo.llm.data.batching import pad_batch, pair_texts, truncation_budget
 from paperzoo.llm.data.gpt2_bpe import GPT2_PATTERN, GPT2Tokenizer
 from paperzoo.llm.data.wordpiece import WordPieceTokenizer
 from paperzoo.llm.models.bert import BertForSequenceClassification
@@ -372,14 +372,8 @@ class ByteLevelBPETokenizer:
         second = None if text_pair is None else self._ids(text_pair)
         template = add_special_tokens and self.cls_token is not None
         if truncation:
-            limit = max_length if max_length is not None else self.model_max_length
-            if limit is None:
-                raise ConfigError(
-                    "truncation=True needs a max_length: pass one (the tokeniser has no model_max_length)"
-                )
-            budget = limit - (0 if not template else 2 if second is None else 4)
-            if budget < 0:
-                raise ConfigError(f"max_length={limit} leaves no room for the special tokens: give a larger max_length")
+            specials = 0 if not template else 2 if second is None else 4
+            budget = truncation_budget(max_length, self.model_max_length, specials, "the special tokens")
             if second is None:
                 del first[budget:]
             else:
@@ -406,54 +400,15 @@ class ByteLevelBPETokenizer:
         """A batch of model inputs as :class:`~paperzoo.llm.data.wordpiece.WordPieceTokenizer` gives them:
         ``input_ids``, ``attention_mask`` and ``token_type_ids`` (all 0), right-padded with the padding token.
 
-        Args:
-            texts: the first segments (a single string is a batch of one).
-            text_pairs: the second segments (one per text), or ``None``.
-            padding: ``True``/``"longest"`` pads to the longest input, ``"max_length"`` to ``max_length``, ``False``
-                not at all.
-            max_length: the length of truncation and of ``"max_length"`` padding.
-            truncation: cut inputs to ``max_length`` (see :meth:`encode`).
-            return_tensors: ``"pt"`` for ``(B, T)`` long tensors, ``None`` for lists.
-
-        Raises:
-            ConfigError: texts and pairs differ in number, ``"max_length"`` padding without ``max_length``, or tensors
-                asked for inputs of different lengths without padding.
+        The arguments and errors are those of :meth:`paperzoo.llm.data.wordpiece.WordPieceTokenizer.__call__` (see
+        :func:`~paperzoo.llm.data.batching.pad_batch`); truncation is :meth:`encode`'s.
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if text_pairs is None:
-            pairs: list[str | None] = [None] * len(texts)
-        else:
-            pairs = [text_pairs] if isinstance(text_pairs, str) else list(text_pairs)
-            if len(pairs) != len(texts):
-                raise ConfigError(f"got {len(texts)} texts but {len(pairs)} text_pairs: give one pair per text")
+        texts, pairs = pair_texts(texts, text_pairs)
         rows = [
             self.encode(t, p, max_length=max_length, truncation=truncation) for t, p in zip(texts, pairs, strict=True)
         ]
-        lengths = [len(row) for row in rows]
-        if padding == "max_length":
-            if max_length is None:
-                raise ConfigError('padding="max_length" needs a max_length: pass one, or use padding=True')
-            width: int | None = max([max_length, *lengths])
-        elif padding in (True, "longest"):
-            width = max(lengths, default=0)
-        elif padding is False:
-            width = None
-        else:
-            raise ConfigError(f'padding={padding!r} is not one of True, False, "longest", "max_length"')
-        pad_id = self.pad_token_id
-        batch: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "token_type_ids": []}
-        for row, length in zip(rows, lengths, strict=True):
-            fill = 0 if width is None else width - length
-            batch["input_ids"].append(row + [pad_id] * fill)
-            batch["attention_mask"].append([1] * length + [0] * fill)
-            batch["token_type_ids"].append([0] * (length + fill))
-        if return_tensors is None:
-            return batch
-        if return_tensors != "pt":
-            raise ConfigError(f'return_tensors={return_tensors!r} is not supported: use "pt" or None')
-        if len(set(lengths)) > 1 and width is None:
-            raise ConfigError("the inputs have different lengths: pass padding=True to return tensors")
-        return {key: torch.tensor(value, dtype=torch.long).reshape(len(value), -1) for key, value in batch.items()}
+        encoded = [(row, [0] * len(row)) for row in rows]  # one segment: token types all 0
+        return pad_batch(encoded, self.pad_token_id, padding, max_length, return_tensors)
 
     def decode(self, ids: Sequence[int] | Tensor, skip_special_tokens: bool = True) -> str:
         """The text of ``ids`` (special tokens as their text unless skipped); bytes cut inside a UTF-8 character show

@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-import torch
 from torch import Tensor
 
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
+from paperzoo.llm.data.batching import pad_batch, pair_texts, truncation_budget
 
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "tokenizer_config.json"
@@ -378,14 +378,8 @@ class WordPieceTokenizer:
         first = self._ids(text)
         second = None if text_pair is None else self._ids(text_pair)
         if truncation:
-            limit = max_length if max_length is not None else self.model_max_length
-            if limit is None:
-                raise ConfigError(
-                    "truncation=True needs a max_length: pass one (the tokeniser has no model_max_length)"
-                )
-            budget = limit - (0 if not add_special_tokens else 2 if second is None else 3)
-            if budget < 0:
-                raise ConfigError(f"max_length={limit} leaves no room for [CLS] and [SEP]: give a larger max_length")
+            specials = 0 if not add_special_tokens else 2 if second is None else 3
+            budget = truncation_budget(max_length, self.model_max_length, specials, "[CLS] and [SEP]")
             if second is None:
                 del first[budget:]
             else:
@@ -427,41 +421,12 @@ class WordPieceTokenizer:
             ConfigError: texts and pairs differ in number, ``"max_length"`` padding without ``max_length``, or tensors
                 asked for inputs of different lengths without padding.
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if text_pairs is None:
-            pairs: list[str | None] = [None] * len(texts)
-        else:
-            pairs = [text_pairs] if isinstance(text_pairs, str) else list(text_pairs)
-            if len(pairs) != len(texts):
-                raise ConfigError(f"got {len(texts)} texts but {len(pairs)} text_pairs: give one pair per text")
+        texts, pairs = pair_texts(texts, text_pairs)
         encoded = [
             self._encode_with_types(text, pair, True, max_length, truncation)
             for text, pair in zip(texts, pairs, strict=True)
         ]
-        lengths = [len(ids) for ids, _ in encoded]
-        if padding == "max_length":
-            if max_length is None:
-                raise ConfigError('padding="max_length" needs a max_length: pass one, or use padding=True')
-            width = max(max_length, *lengths) if lengths else max_length
-        elif padding in (True, "longest"):
-            width = max(lengths, default=0)
-        elif padding is False:
-            width = None
-        else:
-            raise ConfigError(f'padding={padding!r} is not one of True, False, "longest", "max_length"')
-        batch: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "token_type_ids": []}
-        for (ids, types), length in zip(encoded, lengths, strict=True):
-            fill = 0 if width is None else width - length
-            batch["input_ids"].append(ids + [self.pad_token_id] * fill)
-            batch["attention_mask"].append([1] * length + [0] * fill)
-            batch["token_type_ids"].append(types + [0] * fill)
-        if return_tensors is None:
-            return batch
-        if return_tensors != "pt":
-            raise ConfigError(f'return_tensors={return_tensors!r} is not supported: use "pt" or None')
-        if len(set(map(len, batch["input_ids"]))) > 1:
-            raise ConfigError("the inputs have different lengths: pass padding=True to return tensors")
-        return {key: torch.tensor(rows, dtype=torch.long).reshape(len(rows), -1) for key, rows in batch.items()}
+        return pad_batch(encoded, self.pad_token_id, padding, max_length, return_tensors)
 
     def decode(self, ids: Sequence[int] | Tensor, skip_special_tokens: bool = True) -> str:
         """The text of ``ids``: pieces joined with spaces, ``##`` continuations glued to the piece before.

@@ -180,17 +180,33 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
-    def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
-        seq_len = input_ids.size(1)
+    def _check_length(self, seq_len: int) -> None:
+        """Raise a ConfigError where ``seq_len`` tokens do not fit the position table."""
         if seq_len > self.position_embeddings.num_embeddings:
             raise ConfigError(
                 f"the input has {seq_len} tokens but the model has {self.position_embeddings.num_embeddings} "
                 "positions; truncate the input to max_position_embeddings"
             )
-        positions = torch.arange(seq_len, device=input_ids.device)  # (T,)
+
+    def position_ids(self, input_ids: Tensor) -> Tensor:
+        """The positions of ``input_ids`` ``(B, T)``: ``0, 1, ..., T - 1``, ``(T,)``, the same for every row."""
+        return torch.arange(input_ids.size(1), device=input_ids.device)  # (T,)
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
+        self._check_length(input_ids.size(1))
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
-        x = x + self.position_embeddings(positions)  # (B, T, H)
+        x = x + self.position_embeddings(self.position_ids(input_ids))  # (B, T, H)
         return self.dropout(self.LayerNorm(x))
+
+
+def additive_attention_mask(attention_mask: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The additive key-padding mask of a ``(B, T)`` attention mask (1 at tokens, 0 at padding): ``(B, 1, 1, T)``, 0
+    at tokens and the dtype's most negative number at padding.
+
+    Additive rather than boolean: a sequence with no real token gets uniform attention, not NaN.
+    """
+    padding = attention_mask[:, None, None, :] == 0  # (B, 1, 1, T)
+    return torch.zeros(padding.shape, dtype=dtype, device=device).masked_fill(padding, torch.finfo(dtype).min)
 
 
 class BertAttention(nn.Module):
@@ -421,32 +437,35 @@ def _rename(name: str, rules: tuple[tuple[re.Pattern[str], str], ...]) -> str | 
     return None
 
 
-def convert_hf_state_dict(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
-    """Our names for the weights of a Hugging Face BERT state dict, through :data:`HF_TO_OURS`.
-
-    Encoder weights come back without a ``bert.`` prefix (a bare :class:`BertModel`'s names), head weights as
-    ``lm_head.*`` and ``classifier.*``. Returns ``(state_dict, ignored)``: ``ignored`` lists the names of head weights
-    that no model here has (another task's head), which a caller may report.
-
-    Raises:
-        CorruptDataError: a name inside the encoder is not one of BERT's (another architecture, or relative position
-            embeddings), or two names of one tied tensor hold different values.
-    """
+def _convert_state_dict(
+    state_dict: Mapping[str, Tensor],
+    *,
+    prefix: str,
+    skipped: re.Pattern[str],
+    rules: tuple[tuple[re.Pattern[str], str], ...],
+    family: str,
+    variant: str,
+    legacy_names: Mapping[str, str] = _HF_LEGACY_LAYERNORM,
+) -> tuple[dict[str, Tensor], list[str]]:
+    """Our names for a Hugging Face state dict of a BERT-like ``family`` (``"BERT"``, ``"RoBERTa"``): ``prefix`` (its
+    task models' encoder attribute, ``"bert."``) removed, legacy LayerNorm names fixed, ``skipped`` names dropped and
+    the rest renamed by ``rules``; ``variant`` names what an unknown encoder weight may come from, ``legacy_names``
+    the old names of LayerNorm parameters."""
     ours: dict[str, Tensor] = {}
     ignored = []
     for hf_name, tensor in state_dict.items():
-        name = hf_name.removeprefix("bert.")
+        name = hf_name.removeprefix(prefix)
         stem, _, last = name.rpartition(".")
-        if stem.endswith("LayerNorm") and last in _HF_LEGACY_LAYERNORM:
-            name = f"{stem}.{_HF_LEGACY_LAYERNORM[last]}"
-        if _HF_SKIPPED.fullmatch(name):
+        if stem.endswith("LayerNorm") and last in legacy_names:
+            name = f"{stem}.{legacy_names[last]}"
+        if skipped.fullmatch(name):
             continue
-        our_name = _rename(name, _FORWARD)
+        our_name = _rename(name, rules)
         if our_name is None:
             if name.startswith((*_ENCODER_PREFIXES, "pooler.")):
                 raise CorruptDataError(
-                    f"the checkpoint's weight {hf_name!r} is not one of BERT's; it is another architecture or a "
-                    "variant (e.g. relative positions) that this BERT does not implement"
+                    f"the checkpoint's weight {hf_name!r} is not one of {family}'s; it is another architecture or a "
+                    f"variant{variant} that this {family} does not implement"
                 )
             ignored.append(hf_name)
             continue
@@ -459,16 +478,44 @@ def convert_hf_state_dict(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, T
     return ours, ignored
 
 
+def convert_hf_state_dict(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
+    """Our names for the weights of a Hugging Face BERT state dict, through :data:`HF_TO_OURS`.
+
+    Encoder weights come back without a ``bert.`` prefix (a bare :class:`BertModel`'s names), head weights as
+    ``lm_head.*`` and ``classifier.*``. Returns ``(state_dict, ignored)``: ``ignored`` lists the names of head weights
+    that no model here has (another task's head), which a caller may report.
+
+    Raises:
+        CorruptDataError: a name inside the encoder is not one of BERT's (another architecture, or relative position
+            embeddings), or two names of one tied tensor hold different values.
+    """
+    return _convert_state_dict(
+        state_dict,
+        prefix="bert.",
+        skipped=_HF_SKIPPED,
+        rules=_FORWARD,
+        family="BERT",
+        variant=" (e.g. relative positions)",
+    )
+
+
 class BertPreTrainedModel(nn.Module):
     """What every BERT here shares: BERT's initialisation, loading Hugging Face weights, saving a Hugging Face folder.
 
     Subclasses set ``hf_architecture`` (the ``transformers`` class of the same model) and ``encoder_prefix`` (where
-    the :class:`BertModel` sits in their state dict: ``""`` or ``"bert."``).
+    the :class:`BertModel` sits in their state dict: ``""`` or ``"bert."``). A BERT-like family (RoBERTa) reuses the
+    loading and saving by setting the class attributes of its config class (``config_class``), its name in messages
+    (``family``), its Hugging Face state-dict converter (``convert_hf``) and its name table backwards, from our names
+    to Hugging Face's (``hf_name_rules``).
     """
 
     hf_architecture: str = ""
     encoder_prefix: str = ""
     config: BertConfig
+    config_class: type[BertConfig] = BertConfig
+    family: str = "BERT"
+    convert_hf = staticmethod(convert_hf_state_dict)
+    hf_name_rules: tuple[tuple[re.Pattern[str], str], ...] = _BACKWARD
 
     def _init_weights(self, module: nn.Module) -> None:
         """BERT's initialisation, as in Hugging Face's port: weights and embeddings normal with standard deviation
@@ -509,7 +556,7 @@ class BertPreTrainedModel(nn.Module):
 
     @classmethod
     def _from_hf_config(cls, hf_config: Mapping[str, Any], **overrides: Any) -> BertPreTrainedModel:
-        return cls(BertConfig.from_hf_dict(hf_config, **overrides))
+        return cls(cls.config_class.from_hf_dict(hf_config, **overrides))
 
     @classmethod
     def from_hf(cls, source: str | Path | nn.Module, **overrides: Any) -> BertPreTrainedModel:
@@ -548,7 +595,7 @@ class BertPreTrainedModel(nn.Module):
         Raises:
             CorruptDataError: a shape differs, or an encoder weight is missing or unknown.
         """
-        converted, _ = convert_hf_state_dict(state_dict)
+        converted, _ = self.convert_hf(state_dict)
         prefix = self.encoder_prefix
         incoming = {
             (prefix + name if name.startswith((*_ENCODER_PREFIXES, "pooler.")) else name): tensor
@@ -563,11 +610,11 @@ class BertPreTrainedModel(nn.Module):
                 "does not match its weights, or an override changed the number of layers"
             )
         missing = [n for n in expected if n not in incoming]
-        if any(n.startswith(encoder) for n in missing):
-            lacking = [n for n in missing if n.startswith(encoder)]
+        lacking = [n for n in missing if n.startswith(encoder)]
+        if lacking:
             raise CorruptDataError(
                 f"the checkpoint lacks the encoder weights {', '.join(lacking[:3])} (of {len(lacking)} missing); "
-                "it is incomplete or not a BERT"
+                f"it is incomplete or not a {self.family}"
             )
         for name, tensor in incoming.items():
             if name in expected and tensor.shape != expected[name].shape:
@@ -586,7 +633,7 @@ class BertPreTrainedModel(nn.Module):
             if name == _TIED_DECODER:
                 continue
             inner = name.removeprefix(self.encoder_prefix)
-            hf_name = _rename(inner, _BACKWARD)
+            hf_name = _rename(inner, self.hf_name_rules)
             if inner.startswith((*_ENCODER_PREFIXES, "pooler.")):
                 hf_name = self.encoder_prefix + hf_name
             out[hf_name] = tensor.detach().contiguous().cpu()
@@ -633,11 +680,12 @@ class BertModel(BertPreTrainedModel):
 
     hf_architecture = "BertModel"
     encoder_prefix = ""
+    embeddings_class: type[BertEmbeddings] = BertEmbeddings
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__()
         self.config = config
-        self.embeddings = BertEmbeddings(config)
+        self.embeddings = self.embeddings_class(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.reset_parameters()
@@ -652,13 +700,7 @@ class BertModel(BertPreTrainedModel):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
-        mask = None
-        if attention_mask is not None:
-            # Additive rather than boolean: a sequence with no real token gets uniform attention, not NaN.
-            padding = attention_mask[:, None, None, :] == 0  # (B, 1, 1, T)
-            mask = torch.zeros(padding.shape, dtype=x.dtype, device=x.device).masked_fill(
-                padding, torch.finfo(x.dtype).min
-            )
+        mask = None if attention_mask is None else additive_attention_mask(attention_mask, x.dtype, x.device)
         states = self.encoder(x, mask)
         last = states[-1]
         return BertModelOutput(
@@ -726,7 +768,27 @@ class BertForMaskedLM(BertPreTrainedModel):
         return super().load_hf_state_dict(state_dict)
 
 
-class BertForSequenceClassification(BertPreTrainedModel):
+class _ClassifierHFMixin:
+    """The Hugging Face config handling of a sequence classifier (this BERT's, RoBERTa's): ``num_labels`` read from and
+    written to ``config.json``'s labels. Put it before the :class:`BertPreTrainedModel` base."""
+
+    num_labels: int
+
+    @classmethod
+    def _from_hf_config(cls, hf_config: Mapping[str, Any], **overrides: Any) -> Any:
+        """``num_labels`` from ``overrides``, else the config's labels (``id2label`` or ``num_labels``), else 2."""
+        num_labels = overrides.pop("num_labels", None)
+        if num_labels is None:
+            labels = hf_config.get("id2label")
+            num_labels = len(labels) if labels else int(hf_config.get("num_labels", 2))
+        return cls(cls.config_class.from_hf_dict(hf_config, **overrides), num_labels=num_labels)
+
+    def hf_config_dict(self) -> dict[str, Any]:
+        labels = {str(i): f"LABEL_{i}" for i in range(self.num_labels)}
+        return {**super().hf_config_dict(), "id2label": labels, "label2id": {v: int(k) for k, v in labels.items()}}
+
+
+class BertForSequenceClassification(_ClassifierHFMixin, BertPreTrainedModel):
     """BERT fine-tuned for sequence classification, Devlin et al. 2019, section 3.2 and Figure 4 (a) and (b): dropout
     and a linear layer on the pooled ``[CLS]`` representation.
 
@@ -764,19 +826,6 @@ class BertForSequenceClassification(BertPreTrainedModel):
     ) -> Tensor:
         pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output  # (B, H)
         return self.classifier(self.dropout(pooled))  # (B, K)
-
-    @classmethod
-    def _from_hf_config(cls, hf_config: Mapping[str, Any], **overrides: Any) -> BertForSequenceClassification:
-        """``num_labels`` from ``overrides``, else the config's labels (``id2label`` or ``num_labels``), else 2."""
-        num_labels = overrides.pop("num_labels", None)
-        if num_labels is None:
-            labels = hf_config.get("id2label")
-            num_labels = len(labels) if labels else int(hf_config.get("num_labels", 2))
-        return cls(BertConfig.from_hf_dict(hf_config, **overrides), num_labels=num_labels)
-
-    def hf_config_dict(self) -> dict[str, Any]:
-        labels = {str(i): f"LABEL_{i}" for i in range(self.num_labels)}
-        return {**super().hf_config_dict(), "id2label": labels, "label2id": {v: int(k) for k, v in labels.items()}}
 
 
 def _create_bert(arch: dict[str, int], head: str, num_labels: int, kwargs: dict[str, Any]) -> BertPreTrainedModel:

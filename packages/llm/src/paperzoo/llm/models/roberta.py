@@ -33,28 +33,25 @@ name                L     H   A  FFN    parameters (encoder with pooler, as Hugg
 from __future__ import annotations
 
 import dataclasses
-import warnings
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
-from paperzoo.core.errors import ConfigError, CorruptDataError
+from paperzoo.core.errors import ConfigError
 from paperzoo.llm.models.bert import (
     HF_TO_OURS,
     BertConfig,
     BertEmbeddings,
-    BertEncoder,
-    BertModelOutput,
-    BertPooler,
+    BertModel,
     BertPreTrainedModel,
+    _ClassifierHFMixin,
     _compile,
-    _rename,
+    _convert_state_dict,
 )
-from paperzoo.llm.models.hf_io import hf_state
 from paperzoo.llm.registry import register_model
 
 # Hugging Face's RobertaConfig class defaults, which a config.json may leave out: BERT's, but for the vocabulary and
@@ -158,17 +155,13 @@ class RobertaEmbeddings(BertEmbeddings):
         is_token = input_ids.ne(self.padding_idx).long()  # (B, T)
         return torch.cumsum(is_token, dim=1) * is_token + self.padding_idx  # (B, T)
 
-    def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
-        seq_len = input_ids.size(1)
+    def _check_length(self, seq_len: int) -> None:
         limit = self.position_embeddings.num_embeddings - self.padding_idx - 1
         if seq_len > limit:
             raise ConfigError(
                 f"the input has {seq_len} tokens but the model has positions for {limit} (max_position_embeddings "
                 f"minus pad_token_id + 1); truncate the input to {limit} tokens"
             )
-        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
-        x = x + self.position_embeddings(self.position_ids(input_ids))  # (B, T, H)
-        return self.dropout(self.LayerNorm(x))
 
 
 class RobertaClassificationHead(nn.Module):
@@ -244,8 +237,7 @@ ROBERTA_HF_TO_OURS: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 # Hugging Face names with nothing to load: the embeddings' index buffers and the decoder matrix (the word embedding).
-_HF_SKIPPED = ("embeddings.position_ids", "embeddings.token_type_ids", "lm_head.decoder.weight")
-_ENCODER_PREFIXES = ("embeddings.", "encoder.")
+_HF_SKIPPED = re.compile(r"embeddings\.(position_ids|token_type_ids)|lm_head\.decoder\.weight")
 _TIED_DECODER = "lm_head.decoder.weight"
 _FORWARD = tuple((_compile(hf), ours) for hf, ours in ROBERTA_HF_TO_OURS)
 _BACKWARD = tuple((_compile(ours), hf) for hf, ours in ROBERTA_HF_TO_OURS)
@@ -262,28 +254,15 @@ def convert_roberta_state_dict(state_dict: Mapping[str, Tensor]) -> tuple[dict[s
         CorruptDataError: a name inside the encoder is not one of RoBERTa's, or two names of one tied tensor hold
             different values.
     """
-    ours: dict[str, Tensor] = {}
-    ignored = []
-    for hf_name, tensor in state_dict.items():
-        name = hf_name.removeprefix("roberta.")
-        if name in _HF_SKIPPED:
-            continue
-        our_name = _rename(name, _FORWARD)
-        if our_name is None:
-            if name.startswith((*_ENCODER_PREFIXES, "pooler.")):
-                raise CorruptDataError(
-                    f"the checkpoint's weight {hf_name!r} is not one of RoBERTa's; it is another architecture or a "
-                    "variant that this RoBERTa does not implement"
-                )
-            ignored.append(hf_name)
-            continue
-        if our_name in ours and not torch.equal(ours[our_name], tensor):
-            raise CorruptDataError(
-                f"the checkpoint holds two different values for {our_name!r} (one of them {hf_name!r}), which "
-                "Hugging Face ties; re-save the model"
-            )
-        ours[our_name] = tensor
-    return ours, ignored
+    return _convert_state_dict(
+        state_dict,
+        prefix="roberta.",
+        skipped=_HF_SKIPPED,
+        rules=_FORWARD,
+        family="RoBERTa",
+        variant="",
+        legacy_names={},
+    )
 
 
 class RobertaPreTrainedModel(BertPreTrainedModel):
@@ -291,94 +270,17 @@ class RobertaPreTrainedModel(BertPreTrainedModel):
     weights through :data:`ROBERTA_HF_TO_OURS`, saving a folder that ``transformers`` loads, RoBERTa-shaped example
     inputs.
 
-    Subclasses set ``hf_architecture`` and ``encoder_prefix`` (``""`` or ``"roberta."``).
+    :meth:`~paperzoo.llm.models.bert.BertPreTrainedModel.from_hf` takes a Hugging Face ``RobertaModel``,
+    ``RobertaForMaskedLM`` (the released ``roberta-base`` and ``roberta-large``) or
+    ``RobertaForSequenceClassification``, as a folder or a model object, and ``save_pretrained`` writes a folder that
+    ``transformers`` loads. Subclasses set ``hf_architecture`` and ``encoder_prefix`` (``""`` or ``"roberta."``).
     """
 
     config: RobertaConfig
-
-    @classmethod
-    def _from_hf_config(cls, hf_config: Mapping[str, Any], **overrides: Any) -> RobertaPreTrainedModel:
-        return cls(RobertaConfig.from_hf_dict(hf_config, **overrides))
-
-    @classmethod
-    def from_hf(cls, source: str | Path | nn.Module, **overrides: Any) -> RobertaPreTrainedModel:
-        """This model with the weights of a Hugging Face RoBERTa: a model folder or a ``transformers`` model object.
-
-        The source may be a ``RobertaModel``, ``RobertaForMaskedLM`` (the released ``roberta-base`` and
-        ``roberta-large``) or ``RobertaForSequenceClassification``. Weights this model has and the source lacks (the
-        classifier, loaded from a pre-trained checkpoint) keep their fresh initialisation, and a ``UserWarning`` names
-        them; the source's heads this model lacks are dropped.
-
-        Args:
-            source: the folder (``config.json`` and weights) or the model object.
-            overrides: :class:`RobertaConfig` fields to replace (dropout, say); ``num_labels`` for a classifier.
-
-        Raises:
-            DatasetNotFoundError: the folder, its config or its weights are missing.
-            CorruptDataError: a file cannot be read, or the weights do not fit the config.
-            ConfigError: the config is not a RoBERTa this class implements.
-        """
-        hf_config, hf_weights = hf_state(source)
-        model = cls._from_hf_config(hf_config, **overrides)
-        new = model.load_hf_state_dict(hf_weights)
-        if new:
-            warnings.warn(
-                f"{cls.__name__}.from_hf: the source has no weights for {', '.join(new)}, which keep their fresh "
-                "initialisation; train them before use",
-                UserWarning,
-                stacklevel=2,
-            )
-        return model
-
-    def load_hf_state_dict(self, state_dict: Mapping[str, Tensor]) -> list[str]:
-        """Load a Hugging Face RoBERTa state dict (any prefix, any head) in place; return our names that it lacked.
-
-        Raises:
-            CorruptDataError: a shape differs, or an encoder weight is missing or unknown.
-        """
-        converted, _ = convert_roberta_state_dict(state_dict)
-        prefix = self.encoder_prefix
-        incoming = {
-            (prefix + name if name.startswith((*_ENCODER_PREFIXES, "pooler.")) else name): tensor
-            for name, tensor in converted.items()
-        }
-        expected = {name: p for name, p in self.state_dict().items() if name != _TIED_DECODER}
-        encoder = tuple(prefix + p for p in _ENCODER_PREFIXES)
-        extra = sorted(n for n in incoming if n not in expected and n.startswith(encoder))
-        if extra:
-            raise CorruptDataError(
-                f"the checkpoint has encoder weights this model lacks ({', '.join(extra[:3])}, ...): its config.json "
-                "does not match its weights, or an override changed the number of layers"
-            )
-        missing = [n for n in expected if n not in incoming]
-        lacking = [n for n in missing if n.startswith(encoder)]
-        if lacking:
-            raise CorruptDataError(
-                f"the checkpoint lacks the encoder weights {', '.join(lacking[:3])} (of {len(lacking)} missing); it is "
-                "incomplete or not a RoBERTa"
-            )
-        for name, tensor in incoming.items():
-            if name in expected and tensor.shape != expected[name].shape:
-                raise CorruptDataError(
-                    f"the checkpoint's {name} has shape {tuple(tensor.shape)} but this model's has "
-                    f"{tuple(expected[name].shape)}: its config.json does not match its weights, or an override "
-                    "changed a size"
-                )
-        self.load_state_dict({n: t for n, t in incoming.items() if n in expected}, strict=False)
-        return missing
-
-    def hf_state_dict(self) -> dict[str, Tensor]:
-        """Our weights under Hugging Face's names (the tied decoder matrix once, as the word embedding)."""
-        out = {}
-        for name, tensor in self.state_dict().items():
-            if name == _TIED_DECODER:
-                continue
-            inner = name.removeprefix(self.encoder_prefix)
-            hf_name = _rename(inner, _BACKWARD)
-            if inner.startswith((*_ENCODER_PREFIXES, "pooler.")):
-                hf_name = self.encoder_prefix + hf_name
-            out[hf_name] = tensor.detach().contiguous().cpu()
-        return out
+    config_class = RobertaConfig
+    family = "RoBERTa"
+    convert_hf = staticmethod(convert_roberta_state_dict)
+    hf_name_rules = _BACKWARD
 
     def example_inputs(self, batch_size: int = 2) -> tuple[Tensor, Tensor, Tensor]:
         """``(input_ids, attention_mask, token_type_ids)`` of ``batch_size`` sequences ``<s> ... </s>`` of 8 tokens
@@ -399,7 +301,7 @@ class RobertaPreTrainedModel(BertPreTrainedModel):
         return input_ids.to(device), attention_mask.to(device), token_type_ids.to(device)
 
 
-class RobertaModel(RobertaPreTrainedModel):
+class RobertaModel(RobertaPreTrainedModel, BertModel):
     r"""The RoBERTa encoder of Liu et al. 2019, "RoBERTa: A Robustly Optimized BERT Pretraining Approach": BERT's
     (Devlin et al. 2019, section 3) over :class:`RobertaEmbeddings`:
 
@@ -425,39 +327,7 @@ class RobertaModel(RobertaPreTrainedModel):
 
     hf_architecture = "RobertaModel"
     encoder_prefix = ""
-
-    def __init__(self, config: RobertaConfig, add_pooling_layer: bool = True) -> None:
-        super().__init__()
-        self.config = config
-        self.embeddings = RobertaEmbeddings(config)
-        self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config) if add_pooling_layer else None
-        self.reset_parameters()
-
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        output_hidden_states: bool = False,
-    ) -> BertModelOutput:
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
-        mask = None
-        if attention_mask is not None:
-            # Additive, as in BertModel: a row with no real token gets uniform attention rather than NaN.
-            padding = attention_mask[:, None, None, :] == 0  # (B, 1, 1, T)
-            mask = torch.zeros(padding.shape, dtype=x.dtype, device=x.device).masked_fill(
-                padding, torch.finfo(x.dtype).min
-            )
-        states = self.encoder(x, mask)
-        last = states[-1]
-        return BertModelOutput(
-            last_hidden_state=last,
-            pooler_output=self.pooler(last) if self.pooler is not None else None,
-            hidden_states=tuple(states) if output_hidden_states else None,
-        )
+    embeddings_class = RobertaEmbeddings
 
 
 class RobertaForMaskedLM(RobertaPreTrainedModel):
@@ -512,7 +382,7 @@ class RobertaForMaskedLM(RobertaPreTrainedModel):
         return super().load_hf_state_dict(state_dict)
 
 
-class RobertaForSequenceClassification(RobertaPreTrainedModel):
+class RobertaForSequenceClassification(_ClassifierHFMixin, RobertaPreTrainedModel):
     """RoBERTa fine-tuned for sequence classification (Liu et al. 2019, section 5.1, GLUE; Hu et al. 2021, section
     5.2, with LoRA): :class:`RobertaClassificationHead` on the final state of ``<s>``.
 
@@ -548,19 +418,6 @@ class RobertaForSequenceClassification(RobertaPreTrainedModel):
     ) -> Tensor:
         hidden = self.roberta(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, H)
         return self.classifier(hidden)  # (B, K)
-
-    @classmethod
-    def _from_hf_config(cls, hf_config: Mapping[str, Any], **overrides: Any) -> RobertaForSequenceClassification:
-        """``num_labels`` from ``overrides``, else the config's labels (``id2label`` or ``num_labels``), else 2."""
-        num_labels = overrides.pop("num_labels", None)
-        if num_labels is None:
-            labels = hf_config.get("id2label")
-            num_labels = len(labels) if labels else int(hf_config.get("num_labels", 2))
-        return cls(RobertaConfig.from_hf_dict(hf_config, **overrides), num_labels=num_labels)
-
-    def hf_config_dict(self) -> dict[str, Any]:
-        labels = {str(i): f"LABEL_{i}" for i in range(self.num_labels)}
-        return {**super().hf_config_dict(), "id2label": labels, "label2id": {v: int(k) for k, v in labels.items()}}
 
 
 def _create_roberta(arch: dict[str, int], head: str, num_labels: int, kwargs: dict[str, Any]) -> RobertaPreTrainedModel:
