@@ -261,7 +261,7 @@ def test_zero_shot_module_embedding_accuracy_is_that_of_the_direct_computation(r
     folder, data = reviews
     descriptions = ["a bad movie", "a great film"]
     module = ZeroShotClassifierModule(
-        "embedding", pretrained=str(folder), label_descriptions=descriptions, batch_size=5
+        "embedding", pretrained=str(folder), label_descriptions=descriptions, forward_batch_size=5
     )
     result = run_test(module, data, tmp_path, fit_first=True)  # `paperzoo run` with max_epochs 0: fit does nothing
     with pytest.warns(UserWarning, match="pooler"):  # the MLM folder has none, and embeddings need none

