@@ -109,3 +109,27 @@ def test_bad_settings_get_one_sentence(files):
         SequenceClassifierModule(pretrained=str(files[1]), finetune="probe", head_modules=["nothing"])
     with pytest.raises(ConfigError, match="max_len"):
         RottenTomatoesTextDataModule(max_len=1)
+
+
+def test_mean_pooling_reads_the_mean_of_real_tokens_and_ignores_padding(files):
+    torch.manual_seed(0)
+    module = SequenceClassifierModule(pretrained=str(files[1]), finetune="probe", pooling="mean").eval()
+    network = module.network
+    batch = next(iter(_data(files).val_dataloader()))
+    mask = batch["attention_mask"]
+    assert (mask.sum(1) < mask.shape[1]).any()  # the batch has padded rows
+    with torch.no_grad():
+        logits = module(batch)
+        hidden = network.bert(batch["input_ids"], mask, batch["token_type_ids"]).last_hidden_state
+        real = mask[..., None].float()
+        expected = network.classifier((hidden * real).sum(1) / real.sum(1))
+        assert torch.allclose(logits, expected, atol=1e-6)
+        pooled = network.classifier(network.bert(batch["input_ids"], mask, batch["token_type_ids"]).pooler_output)
+        assert not torch.allclose(logits, pooled, atol=1e-3)  # not the [CLS] pooler
+        # the first padded row alone, without its padding, gives the same logits
+        row = int((mask.sum(1) < mask.shape[1]).nonzero()[0])
+        n = int(mask[row].sum())
+        alone = {k: v[row : row + 1, :n] for k, v in batch.items() if k != "labels"}
+        assert torch.allclose(module(alone), logits[row : row + 1], atol=1e-5)
+    with pytest.raises(ConfigError, match="pooling"):
+        SequenceClassifierModule(pretrained=str(files[1]), pooling="max")

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from paperzoo.core.errors import ConfigError
 from paperzoo.llm.data.wordpiece import WordPieceTokenizer
-from paperzoo.llm.models.bert import BertForMaskedLM, BertModel
+from paperzoo.llm.models.bert import BertForMaskedLM, BertModel, mean_pool
 from paperzoo.llm.models.gpt import GPT
 
 LabelWords = Sequence[str | Sequence[str]]
@@ -433,18 +433,6 @@ def _encoder(model: nn.Module) -> BertModel:
     if isinstance(inner, BertModel):
         return inner
     raise ConfigError(f"{type(model).__name__} is not a BERT; pass a BertModel (or a model with one as .bert)")
-
-
-def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
-    """The mean of each row's real-token states (sentence-transformers' mean pooling).
-
-    Shapes:
-        - hidden: :math:`(B, T, H)`
-        - attention_mask: :math:`(B, T)`
-        - output: :math:`(B, H)`
-    """
-    weights = attention_mask.to(hidden.dtype)[..., None]  # (B, T, 1)
-    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
 def embed_texts(

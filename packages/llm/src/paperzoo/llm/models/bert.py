@@ -768,6 +768,21 @@ class BertForMaskedLM(BertPreTrainedModel):
         return super().load_hf_state_dict(state_dict)
 
 
+def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
+    """The mean of each row's real-token states (sentence-transformers' mean pooling).
+
+    Shapes:
+        - hidden: :math:`(B, T, H)`
+        - attention_mask: :math:`(B, T)`
+        - output: :math:`(B, H)`
+    """
+    weights = attention_mask.to(hidden.dtype)[..., None]  # (B, T, 1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+POOLINGS = ("pooler", "mean")
+
+
 class _ClassifierHFMixin:
     """The Hugging Face config handling of a sequence classifier (this BERT's, RoBERTa's): ``num_labels`` read from and
     written to ``config.json``'s labels. Put it before the :class:`BertPreTrainedModel` base."""
@@ -795,6 +810,7 @@ class BertForSequenceClassification(_ClassifierHFMixin, BertPreTrainedModel):
     Args:
         config: the hyper-parameters (``classifier_dropout``, or else ``hidden_dropout_prob``, before the classifier).
         num_labels: number of classes K (1 for regression, as in GLUE's STS-B).
+        pooling: ``"pooler"`` (the paper's, and transformers') or ``"mean"`` (see :attr:`pooling`).
 
     Shapes:
         - input_ids, attention_mask, token_type_ids: :math:`(B, T)`, as in :class:`BertModel`
@@ -804,12 +820,13 @@ class BertForSequenceClassification(_ClassifierHFMixin, BertPreTrainedModel):
     hf_architecture = "BertForSequenceClassification"
     encoder_prefix = "bert."
 
-    def __init__(self, config: BertConfig, num_labels: int = 2) -> None:
+    def __init__(self, config: BertConfig, num_labels: int = 2, pooling: str = "pooler") -> None:
         super().__init__()
         if num_labels < 1:
             raise ConfigError(f"num_labels={num_labels} must be at least 1 (1 is regression)")
         self.config = config
         self.num_labels = num_labels
+        self.pooling = pooling
         self.bert = BertModel(config)
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
@@ -824,8 +841,25 @@ class BertForSequenceClassification(_ClassifierHFMixin, BertPreTrainedModel):
     def forward(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None
     ) -> Tensor:
-        pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output  # (B, H)
+        out = self.bert(input_ids, attention_mask, token_type_ids)
+        if self.pooling == "mean":
+            mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+            pooled = mean_pool(out.last_hidden_state, mask)  # (B, H)
+        else:
+            pooled = out.pooler_output  # (B, H)
         return self.classifier(self.dropout(pooled))  # (B, K)
+
+    @property
+    def pooling(self) -> str:
+        """What the classifier reads: ``"pooler"`` (the paper's ``tanh`` layer on ``[CLS]``) or ``"mean"`` (the mean
+        of the real tokens' last states, how sentence-transformers models such as all-MiniLM-L6-v2 were trained)."""
+        return self._pooling
+
+    @pooling.setter
+    def pooling(self, value: str) -> None:
+        if value not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, not {value!r}")
+        self._pooling = value
 
 
 def _create_bert(arch: dict[str, int], head: str, num_labels: int, kwargs: dict[str, Any]) -> BertPreTrainedModel:

@@ -37,6 +37,9 @@ class SequenceClassifierModule(PaperzooModule):
       and ``get_peft_model`` applied to the same from-scratch BERT). The classification head trains in both.
     - ``probe``: only the classification head trains, on the frozen encoder's pooled output (a linear probe).
 
+    ``pooling`` picks that output for a BERT: the paper's pooler (``tanh`` on ``[CLS]``) or the mean of the real tokens'
+    last states, how sentence encoders such as all-MiniLM-L6-v2 were trained (their pooler never was).
+
     Logs ``train/loss``, ``{val,test}/loss``, ``{val,test}/acc``, the majority-class baseline
     ``{val,test}/majority_acc`` when the DataModule names its ``majority_class``, and, at test,
     ``test/trainable_params`` and ``test/total_params``.
@@ -48,6 +51,7 @@ class SequenceClassifierModule(PaperzooModule):
         network: the registered architecture built when ``pretrained`` is ``None``.
         network_kwargs: its configuration overrides.
         num_labels: classes.
+        pooling: ``"pooler"`` or ``"mean"`` (BERT only; RoBERTa's head reads ``<s>``).
         finetune: ``"full"``, ``"lora"`` or ``"probe"``.
         lora_impl: ``"ours"`` or ``"peft"``.
         lora_r: the adapters' rank.
@@ -67,6 +71,7 @@ class SequenceClassifierModule(PaperzooModule):
         network: str = "minilm_l6_h384",
         network_kwargs: dict[str, Any] | None = None,
         num_labels: int = 2,
+        pooling: Literal["pooler", "mean"] = "pooler",
         finetune: Literal["full", "lora", "probe"] = "full",
         lora_impl: Literal["ours", "peft"] = "ours",
         lora_r: int = 8,
@@ -90,6 +95,12 @@ class SequenceClassifierModule(PaperzooModule):
         self.lora_impl = lora_impl
         self.num_labels = num_labels
         self.network = self._build(pretrained, network, dict(network_kwargs or {}), num_labels)
+        if pooling != "pooler":
+            if not hasattr(self.network, "pooling"):
+                raise ConfigError(
+                    f"pooling={pooling!r} needs a BERT classifier; {type(self.network).__name__} reads its first token"
+                )
+            self.network.pooling = pooling
         self._adapt(list(lora_targets), list(head_modules), lora_r, lora_alpha, lora_dropout)
         metric = {"task": "multiclass", "num_classes": num_labels}
         self.val_acc = torchmetrics.Accuracy(**metric)
