@@ -18,6 +18,7 @@ CONFIGS = config_files(ROOT)
 PREREQUISITES = {
     "simclr-fashionmnist-probe": ["simclr-fashionmnist", "resnet20-fashionmnist"],
     **{f"transfer-mnist5k-{labels}": ["resnet20-fashionmnist"] for labels in (10, 100, "all")},
+    "bert-mlm-shakespeare-prompting-rotten-tomatoes": ["bert-mlm-shakespeare"],
 }
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from paperzoo.core.errors import ConfigError
+from paperzoo.core.errors import ConfigError, DatasetNotFoundError
 from paperzoo.llm.data.sentiment import RottenTomatoesTextDataModule
 from paperzoo.llm.data.wordpiece import WordPieceTokenizer
 from paperzoo.llm.models.bert import BertConfig, BertForMaskedLM, BertModel
@@ -299,7 +299,8 @@ def test_zero_shot_module_mlm_from_a_folder_and_from_a_checkpoint(reviews, tmp_p
     trainer.validate(trained, dataloaders=DataLoader([batch], batch_size=None), verbose=False)
     checkpoint = tmp_path / "mlm.ckpt"
     trainer.save_checkpoint(checkpoint)
-    from_checkpoint = ZeroShotClassifierModule("mlm", pretrained=str(checkpoint), label_words=words)
+    pattern = str(tmp_path / "m*.ckpt")  # a glob takes the newest match, as the configs' runs/.../version_*/...
+    from_checkpoint = ZeroShotClassifierModule("mlm", pretrained=pattern, label_words=words)
     expected = score_label_words_mlm(model, data.tokenizer, data.test_set.texts, "{text} It was {label}.", words)
     assert torch.allclose(from_checkpoint.classify(data.test_set.texts), expected, atol=1e-5)
 
@@ -309,6 +310,8 @@ def test_zero_shot_module_refuses_a_bare_encoder_for_mlm_and_a_shuffled_loader(r
     folder, data = reviews
     with pytest.raises(ConfigError, match="no masked-LM head"):
         ZeroShotClassifierModule("mlm", pretrained="minilm")
+    with pytest.raises(DatasetNotFoundError, match="bert-mlm-shakespeare"):
+        ZeroShotClassifierModule("mlm", pretrained=str(tmp_path / "nothing" / "version_*" / "last.ckpt"))
     with pytest.raises(ConfigError, match="method must be"):
         ZeroShotClassifierModule("nearest")
     module = ZeroShotClassifierModule("embedding", pretrained=str(folder))

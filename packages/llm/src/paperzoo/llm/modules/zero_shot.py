@@ -11,7 +11,8 @@ import torch
 import torchmetrics
 from torch import Tensor, nn
 
-from paperzoo.core.errors import ConfigError
+from paperzoo.core.checkpoint import newest_file
+from paperzoo.core.errors import ConfigError, DatasetNotFoundError
 from paperzoo.core.modules import PaperzooModule
 from paperzoo.llm.data.gpt2_bpe import GPT2Tokenizer
 from paperzoo.llm.data.sentiment import minilm_path
@@ -66,7 +67,8 @@ class ZeroShotClassifierModule(PaperzooModule):
         method: ``"embedding"``, ``"mlm"`` or ``"causal"``.
         pretrained: ``"minilm"`` (all-MiniLM-L6-v2, ``embedding`` only); a Hugging Face model folder (a BERT for
             ``embedding``, a ``BertForMaskedLM`` for ``mlm``, a GPT-2 for ``causal``); or, for ``embedding`` and
-            ``mlm``, a :class:`~paperzoo.llm.modules.masked_lm.MaskedLMModule` checkpoint (``.ckpt``).
+            ``mlm``, a :class:`~paperzoo.llm.modules.masked_lm.MaskedLMModule` checkpoint (``.ckpt``; a glob
+            pattern such as ``runs/bert-mlm-shakespeare/version_*/checkpoints/last.ckpt`` takes the newest match).
         tokenizer: for BERT, a folder or ``vocab.txt`` (``None``: the model folder's, or the checkpoint's); for GPT-2,
             a ``gpt2.tiktoken`` file (``None``: the one ``openai-whisper`` ships).
         template: the prompt of ``mlm`` and ``causal``, with a ``{text}`` field and, last, a ``{label}`` field (for
@@ -153,7 +155,13 @@ class ZeroShotClassifierModule(PaperzooModule):
         if str(pretrained).endswith(".ckpt"):
             from paperzoo.llm.modules.masked_lm import MaskedLMModule
 
-            module = MaskedLMModule.load_from_checkpoint(pretrained, map_location="cpu")
+            checkpoint = newest_file(pretrained)
+            if checkpoint is None:
+                raise DatasetNotFoundError(
+                    f"no checkpoint matches {pretrained}: train the masked LM first (`paperzoo run "
+                    "bert-mlm-shakespeare` writes runs/bert-mlm-shakespeare/version_*/checkpoints/last.ckpt)"
+                )
+            module = MaskedLMModule.load_from_checkpoint(checkpoint, map_location="cpu")
             words = module.tokenizer if tokenizer is None else load_wordpiece(tokenizer)
             return (module.network.bert if method == "embedding" else module.network), words
         folder = minilm_path() if pretrained == "minilm" else Path(pretrained)
