@@ -52,8 +52,6 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
-import json
-import time
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -65,11 +63,9 @@ from rich.table import Table
 from timing import (
     add_alternating_arguments,
     describe_environment,
-    environment,
-    finish_environment,
     parameter_count,
     repeated,
-    run_with_progress,
+    run_and_report,
     steps_per_call,
     summarize,
     time_alternating,
@@ -344,18 +340,11 @@ def main() -> None:
     sides = build_sides(args)
     reals = torch.rand(args.batch_size, 3, args.image_size, args.image_size) * 2 - 1
     z = torch.randn(args.batch_size, args.latent_dim)
-    env = environment(args, VERSIONS)
-    start = time.perf_counter()
-    console = Console(width=max(Console().width, 170))
     jobs = [
         (work, lambda on_round, work=work: benchmark(work, sides, reals, z, args, on_round))
         for work in (("step", "G", "D") if args.parts else ("step",))
     ]
-    rows = run_with_progress(console, jobs, args.warmup, args.repeats)
-    finish_environment(env, start)
-    render(console, env, rows, args)
-    if args.json:
-        args.json.write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")
+    run_and_report(args, VERSIONS, jobs, lambda console, env, rows: render(console, env, rows, args), width=170)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -49,11 +47,9 @@ from timing import (
     add_alternating_arguments,
     check_outputs,
     describe_environment,
-    environment,
-    finish_environment,
     pair_fields,
     parameter_count,
-    run_with_progress,
+    run_and_report,
     time_steps,
 )
 from torch import Tensor, nn
@@ -248,15 +244,8 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    env = environment(args, VERSIONS)
-    start = time.perf_counter()
-    console = Console(width=max(Console().width, 150))
     jobs = [(row, lambda on_round, row=row: benchmark_row(row, args, on_round)) for row in args.rows]
-    rows = run_with_progress(console, jobs, args.warmup, args.repeats)
-    finish_environment(env, start)
-    render(console, env, rows, args)
-    if args.json:
-        args.json.write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")
+    run_and_report(args, VERSIONS, jobs, lambda console, env, rows: render(console, env, rows, args), width=150)
 
 
 if __name__ == "__main__":

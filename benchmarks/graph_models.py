@@ -42,8 +42,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +55,9 @@ from timing import (
     add_alternating_arguments,
     check_outputs,
     describe_environment,
-    environment,
-    finish_environment,
     pair_fields,
     parameter_count,
-    run_with_progress,
+    run_and_report,
     time_steps,
 )
 from torch import Tensor, nn
@@ -379,16 +375,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     graph = random_graph(args)
-    env = environment(args, VERSIONS)
-    env["graph"] = graph.describe()
-    start = time.perf_counter()
-    console = Console(width=max(Console().width, 170))
     jobs = [(key, lambda on_round, key=key: benchmark_pair(key, graph, args, on_round)) for key in args.pairs]
-    rows = run_with_progress(console, jobs, args.warmup, args.repeats)
-    finish_environment(env, start)
-    render(console, env, graph, rows, args)
-    if args.json:
-        args.json.write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")
+    run_and_report(
+        args,
+        VERSIONS,
+        jobs,
+        lambda console, env, rows: render(console, env, graph, rows, args),
+        width=170,
+        extra_environment={"graph": graph.describe()},
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,12 +58,10 @@ from timing import (
     check_outputs,
     cpu_name,
     describe_environment,
-    environment,
-    finish_environment,
     pair_fields,
     parameter_count,
     repeated,
-    run_with_progress,
+    run_and_report,
     steps_per_call,
     time_alternating,
 )
@@ -541,17 +537,11 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    env = environment(args, VERSIONS)
-    if args.device == "cuda":
-        env["device"] = f"{torch.cuda.get_device_name()} (host {cpu_name()})"
-    start = time.perf_counter()
-    console = Console(width=max(Console().width, 190))
+    extra = {"device": f"{torch.cuda.get_device_name()} (host {cpu_name()})"} if args.device == "cuda" else None
     jobs = [(key, lambda on_round, key=key: benchmark_pair(key, args, on_round)) for key in args.pairs]
-    rows = run_with_progress(console, jobs, args.warmup, args.repeats)
-    finish_environment(env, start)
-    render(console, env, rows, args)
-    if args.json:
-        args.json.write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")
+    run_and_report(
+        args, VERSIONS, jobs, lambda console, env, rows: render(console, env, rows, args), 190, extra_environment=extra
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,8 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
-import json
+import logging
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ import torch.nn.functional as F
 import yaml
 from rich.console import Console
 from rich.table import Table
-from timing import describe_environment, environment, finish_environment, run_with_progress, summarize, time_alternating
+from timing import describe_environment, run_and_report, summarize, time_alternating
 from torch import Tensor, nn
 
 from paperzoo.llm.modules.classification import SequenceClassifierModule
@@ -234,19 +233,12 @@ def render(console: Console, env: dict, rows: list[dict], args: argparse.Namespa
 
 def main() -> None:
     args = parse_args()
-    # bitsandbytes' 8-bit matmul says this at every call on the CPU; it is how LLM.int8() works (16-bit inputs)
-    warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+    # bitsandbytes' 8-bit matmul logs this at every call on the CPU; it is how LLM.int8() works (16-bit inputs)
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     if args.threads:
         torch.set_num_threads(args.threads)
-    env = environment(args, VERSIONS)
-    start = time.perf_counter()
-    console = Console(width=max(Console().width, 150))
     jobs = [(model, lambda on_round, model=model: benchmark_model(model, args, on_round)) for model in args.models]
-    rows = run_with_progress(console, jobs, args.warmup, args.repeats)
-    finish_environment(env, start)
-    render(console, env, rows, args)
-    if args.json:
-        args.json.write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")
+    run_and_report(args, VERSIONS, jobs, lambda console, env, rows: render(console, env, rows, args), width=150)
 
 
 if __name__ == "__main__":

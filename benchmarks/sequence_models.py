@@ -37,9 +37,7 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,11 +51,9 @@ from timing import (
     add_alternating_arguments,
     check_outputs,
     describe_environment,
-    environment,
-    finish_environment,
     parameter_count,
     repeated,
-    run_with_progress,
+    run_and_report,
     steps_per_call,
     summarize,
     time_alternating,
@@ -617,15 +613,8 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    env = environment(args, VERSIONS)
-    start = time.perf_counter()
-    console = Console(width=max(Console().width, 170))
     jobs = [(key, lambda on_round, key=key: benchmark_pair(key, args, on_round)) for key in args.pairs]
-    rows = run_with_progress(console, jobs, args.warmup, args.repeats)
-    finish_environment(env, start)
-    render(console, env, rows, args)
-    if args.json:
-        args.json.write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")
+    run_and_report(args, VERSIONS, jobs, lambda console, env, rows: render(console, env, rows, args), width=170)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ the progress bar."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -253,3 +254,24 @@ def add_alternating_arguments(parser: argparse.ArgumentParser, repeats: int, war
         help=f"also time a second copy of each pair's {reference} reference, and report its ratio against the first "
         "(an A/A test): the noise floor of the ratios on this machine",
     )
+
+
+def run_and_report(
+    args: argparse.Namespace,
+    versions: Mapping[str, str],
+    jobs: list[tuple[str, Callable[[Callable[[int], None]], list[dict]]]],
+    render: Callable[[Console, dict, list[dict]], None],
+    width: int,
+    extra_environment: Mapping[str, object] | None = None,
+) -> None:
+    """What every alternating benchmark's ``main`` does once its jobs are built: record the environment (plus
+    ``extra_environment``), run the jobs under one progress bar (:func:`run_with_progress`), ``render`` the rows on a
+    console at least ``width`` columns wide, and write the environment and rows to ``args.json`` when given."""
+    env = {**environment(args, versions), **(extra_environment or {})}
+    start = time.perf_counter()
+    console = Console(width=max(Console().width, width))
+    rows = run_with_progress(console, jobs, args.warmup, args.repeats)
+    finish_environment(env, start)
+    render(console, env, rows)
+    if args.json:
+        args.json.write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")

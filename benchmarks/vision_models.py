@@ -24,8 +24,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +37,7 @@ from rich.table import Table
 from timing import (
     check_outputs,
     describe_environment,
-    environment,
-    finish_environment,
-    run_with_progress,
+    run_and_report,
     summarize,
     time_alternating,
 )
@@ -332,12 +328,9 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    env = environment(args, VERSIONS)
-    start = time.perf_counter()
     runs = [(key.strip(), False) for key in args.models.split(",")]
     if args.channels_last:
         runs += [(key, True) for key, _ in runs if PAIRS[key].convolutional]
-    console = Console(width=max(Console().width, 120))
     jobs = [
         (
             f"{PAIRS[key].label}{' NHWC' if channels_last else ''}",
@@ -345,11 +338,7 @@ def main() -> None:
         )
         for key, channels_last in runs
     ]
-    rows = run_with_progress(console, jobs, args.warmup, args.repeats)
-    finish_environment(env, start)
-    render(console, env, rows, args)
-    if args.json:
-        args.json.write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")
+    run_and_report(args, VERSIONS, jobs, lambda console, env, rows: render(console, env, rows, args), width=120)
 
 
 if __name__ == "__main__":
