@@ -87,6 +87,15 @@ class CharVocabulary:
         return f"CharVocabulary(vocab_size={self.vocab_size})"
 
 
+def check_split_options(edition: str, val_fraction: float, test_fraction: float) -> None:
+    """Raise a :class:`ConfigError` naming the bad option unless ``edition`` is one of :data:`EDITIONS` and both
+    held-out fractions are in (0, 0.5) (the options every Shakespeare DataModule shares)."""
+    if not (0 < val_fraction < 0.5 and 0 < test_fraction < 0.5):
+        raise ConfigError(f"val_fraction and test_fraction must be in (0, 0.5), got {val_fraction} and {test_fraction}")
+    if edition not in EDITIONS:
+        raise ConfigError(f"edition must be one of {sorted(EDITIONS)}, not {edition!r}")
+
+
 def read_texts(
     path: str | Path | None = None, edition: Literal["modern", "folio", "both"] = "modern"
 ) -> dict[str, str]:
@@ -243,12 +252,7 @@ class ShakespeareCharDataModule(pl.LightningDataModule):
                 "block_size, batch_size, batches_per_epoch and eval_windows must be at least 1, got "
                 f"{block_size}, {batch_size}, {batches_per_epoch} and {eval_windows}"
             )
-        if not (0 < val_fraction < 0.5 and 0 < test_fraction < 0.5):
-            raise ConfigError(
-                f"val_fraction and test_fraction must be in (0, 0.5), got {val_fraction} and {test_fraction}"
-            )
-        if edition not in EDITIONS:
-            raise ConfigError(f"edition must be one of {sorted(EDITIONS)}, not {edition!r}")
+        check_split_options(edition, val_fraction, test_fraction)
         self.path = path
         self.edition = edition
         self.block_size = block_size

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from paperzoo.core.data import run_seed
 from paperzoo.core.errors import ConfigError, DatasetNotFoundError
 from paperzoo.llm.data.sentiment import minilm_path
-from paperzoo.llm.data.shakespeare import EDITIONS, read_texts, split_texts
+from paperzoo.llm.data.shakespeare import check_split_options, read_texts, split_texts
 from paperzoo.llm.data.wordpiece import WordPieceTokenizer
 
 IGNORE_INDEX = -100
@@ -306,14 +306,9 @@ class ShakespeareMLMDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         if max_len < 3 or batch_size < 1:
             raise ConfigError(f"max_len must be at least 3 and batch_size at least 1, got {max_len} and {batch_size}")
-        if not (0 < val_fraction < 0.5 and 0 < test_fraction < 0.5):
-            raise ConfigError(
-                f"val_fraction and test_fraction must be in (0, 0.5), got {val_fraction} and {test_fraction}"
-            )
+        check_split_options(edition, val_fraction, test_fraction)
         if not 0.0 < mlm_probability <= 1.0:
             raise ConfigError(f"mlm_probability is {mlm_probability}; pass the share of tokens to predict, in (0, 1]")
-        if edition not in EDITIONS:
-            raise ConfigError(f"edition must be one of {sorted(EDITIONS)}, not {edition!r}")
         self.path = path
         self.edition = edition
         self.tokenizer_path = tokenizer
