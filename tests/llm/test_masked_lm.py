@@ -290,3 +290,13 @@ def test_shakespeare_corpus_in_bert_segments():
     assert batch["input_ids"].shape[1] <= 128 and data.vocab_size == 30522
     share = (batch["labels"] != IGNORE_INDEX).sum() / (batch["attention_mask"].sum() - 2 * len(batch["labels"]))
     assert 0.13 < share < 0.17
+
+
+@pytest.mark.parametrize("options", [{"edition": "quarto"}, {"val_fraction": 0.6}, {"test_fraction": 0.0}])
+def test_both_shakespeare_datamodules_name_a_bad_split_option(options):
+    from paperzoo.llm.data.shakespeare import ShakespeareCharDataModule
+
+    name = next(iter(options))
+    for datamodule in (ShakespeareCharDataModule, ShakespeareMLMDataModule):
+        with pytest.raises(ConfigError, match=name.split("_")[0]):
+            datamodule(**options)
