@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ import bitsandbytes
 import torch
 import torch.nn.functional as F
 import yaml
+from lightning.pytorch.cli import instantiate_class
 from rich.console import Console
 from rich.table import Table
 from timing import describe_environment, run_and_report, summarize, time_alternating
@@ -116,9 +116,7 @@ def run_datamodule(checkpoint: Path) -> Any:
     config_path = checkpoint.parent.parent / "config.yaml"
     if not config_path.is_file():
         raise SystemExit(f"{config_path} is missing: the benchmark reads the test data's settings from that file")
-    data = yaml.safe_load(config_path.read_text())["data"]
-    module_name, _, class_name = data["class_path"].rpartition(".")
-    datamodule = getattr(importlib.import_module(module_name), class_name)(**data.get("init_args", {}))
+    datamodule = instantiate_class((), yaml.safe_load(config_path.read_text())["data"])
     datamodule.setup("test")
     return datamodule
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +77,18 @@ def _require_some(linears: list, model: nn.Module, what: str) -> None:
         )
 
 
+def _swap_linears(model: nn.Module, skip: Sequence[str], build: Callable[[nn.Linear], nn.Module]) -> None:
+    """Replace each plain ``nn.Linear`` not in ``skip`` by ``build(linear)`` (a quantised layer holding its weight),
+    which takes over the float bias and the train/eval mode."""
+    linears = _plain_linears(model, skip)
+    _require_some(linears, model, "quantise")
+    for name, linear in linears:
+        layer = build(linear)
+        layer.bias = linear.bias
+        layer.train(linear.training)
+        _replace_submodule(model, name, layer)
+
+
 def quantize_4bit(
     model: nn.Module,
     quant_type: str = "nf4",
@@ -105,10 +117,8 @@ def quantize_4bit(
     if quant_type not in QUANT_TYPES:
         raise ConfigError(f"quant_type={quant_type!r} is not one of {QUANT_TYPES}; use 'nf4' as in QLoRA")
     bnb = _bnb()
-    linears = _plain_linears(model, skip)
-    _require_some(linears, model, "quantise")
-    for name, linear in linears:
-        weight = linear.weight
+
+    def build(linear: nn.Linear) -> nn.Module:
         layer = bnb.nn.Linear4bit(
             linear.in_features,
             linear.out_features,
@@ -119,17 +129,17 @@ def quantize_4bit(
             device="meta",
         )
         packed = bnb.nn.Params4bit(
-            weight.data,
+            linear.weight.data,
             requires_grad=False,
             blocksize=blocksize,
             compress_statistics=double_quant,
             quant_type=quant_type,
             module=layer,
         )
-        layer.weight = packed.to(weight.device)  # the move is what quantises (Params4bit._quantize)
-        layer.bias = linear.bias
-        layer.train(linear.training)
-        _replace_submodule(model, name, layer)
+        layer.weight = packed.to(linear.weight.device)  # the move is what quantises (Params4bit._quantize)
+        return layer
+
+    _swap_linears(model, skip, build)
     return model
 
 
@@ -149,10 +159,8 @@ def quantize_8bit(model: nn.Module, threshold: float = 6.0, skip: Sequence[str] 
         The same model, modified.
     """
     bnb = _bnb()
-    linears = _plain_linears(model, skip)
-    _require_some(linears, model, "quantise")
-    for name, linear in linears:
-        weight = linear.weight
+
+    def build(linear: nn.Linear) -> nn.Module:
         layer = bnb.nn.Linear8bitLt(
             linear.in_features,
             linear.out_features,
@@ -162,11 +170,11 @@ def quantize_8bit(model: nn.Module, threshold: float = 6.0, skip: Sequence[str] 
             device="meta",
         )
         # Int8Params quantises only when moved off the CPU (or onto it from the CPU), so it starts from a CPU copy
-        packed = bnb.nn.Int8Params(weight.data.cpu(), requires_grad=False, has_fp16_weights=False)
-        layer.weight = packed.to(weight.device)
-        layer.bias = linear.bias
-        layer.train(linear.training)
-        _replace_submodule(model, name, layer)
+        packed = bnb.nn.Int8Params(linear.weight.data.cpu(), requires_grad=False, has_fp16_weights=False)
+        layer.weight = packed.to(linear.weight.device)
+        return layer
+
+    _swap_linears(model, skip, build)
     return model
 
 
