@@ -108,6 +108,17 @@ def test_run_prints_metric_next_to_paper_value(tmp_path, capsys, monkeypatch):
     assert "epoch" in Path(record["checkpoint"]).name  # tested on the best checkpoint, not the last weights
 
 
+def test_enable_checkpointing_false_writes_no_checkpoint(tmp_path, monkeypatch):
+    # The CLI always configures a ModelCheckpoint; asking for no checkpoints must drop it, not crash.
+    monkeypatch.chdir(tmp_path)
+    args = [*PROBE, "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false"]
+    assert main(["fit", *args, "--trainer.enable_checkpointing=false"]) == 0
+    assert list(tmp_path.glob("runs/default/version_0/*.csv"))
+    assert not list(tmp_path.rglob("*.ckpt"))
+    assert main(["fit", *args]) == 0  # and by default there is one
+    assert list(tmp_path.glob("runs/default/version_1/checkpoints/last.ckpt"))
+
+
 GROUP = """\
 experiment:
   name: probe-group

@@ -65,7 +65,8 @@ class PaperzooCLI(LightningCLI):
     * Model and data are given by ``class_path`` (any LightningModule / LightningDataModule).
     * Configs are parsed in omegaconf mode (``${data.init_args.batch_size}`` interpolation works).
     * An optional ``experiment:`` block (:class:`~paperzoo.core.experiments.ExperimentInfo`) names the run.
-    * A ``checkpoint:`` block configures the always-present ``ModelCheckpoint`` (``save_last`` on).
+    * A ``checkpoint:`` block configures the ``ModelCheckpoint`` (``save_last`` on) present unless
+      ``--trainer.enable_checkpointing=false``.
     * Every run has a CSV logger in ``runs/<experiment>/version_N`` (added to any loggers configured),
       a Rich progress bar, a non-finite-loss guard, atomic checkpoint writes and weights-only loads, and
       saves its resolved ``config.yaml`` and ``environment.json`` (versions, git commit) in that folder.
@@ -151,6 +152,10 @@ class PaperzooCLI(LightningCLI):
         if not any(hasattr(p, "save_checkpoint") for p in plugins):
             plugins.append(SafeCheckpointIO())
         kwargs["plugins"] = plugins
+        if trainer_config.get("enable_checkpointing") is False:
+            # `--trainer.enable_checkpointing=false` asks for no checkpoints: leave out the `checkpoint:` callback,
+            # which Lightning would otherwise reject as contradicting that flag.
+            return self._instantiate_trainer({**trainer_config, **kwargs}, [])
         return super().instantiate_trainer(**kwargs)
 
 
