@@ -8,13 +8,13 @@ weight changes the outputs by much more than the tolerance.
 
 import dataclasses
 import json
-import warnings
 
 import pytest
 import torch
 import transformers
 
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
+from paperzoo.core.parity import assert_hidden_states_close, load_without_warnings, randomize_for_parity
 from paperzoo.llm.models.bert import (
     HF_TO_OURS,
     SMALL_KWARGS,
@@ -47,19 +47,9 @@ def _hf_config(**kwargs) -> transformers.BertConfig:
     return transformers.BertConfig(**{**TINY, "num_labels": 3, "attn_implementation": "eager", **kwargs})
 
 
-@torch.no_grad()
-def _randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Every parameter redrawn at a scale where a wrong mapping shows: LayerNorm weights near 1, the rest N(0, 0.3)."""
-    generator = torch.Generator().manual_seed(seed)
-    for name, p in model.named_parameters():
-        noise = torch.randn(p.shape, generator=generator)
-        p.copy_(1 + 0.2 * noise if name.endswith("LayerNorm.weight") else 0.3 * noise)
-    return model.eval()
-
-
 def _hf_model(kind: str, seed: int = 0, **config) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return _randomize(PAIRS[kind][0](_hf_config(**config)), seed)
+    return randomize_for_parity(PAIRS[kind][0](_hf_config(**config)), seed)
 
 
 def _batch(seq_len: int = 10):
@@ -84,12 +74,6 @@ def _hf_logits(hf, batch) -> torch.Tensor:
 def _main_output(model, batch) -> torch.Tensor:
     out = model(*batch)
     return out if torch.is_tensor(out) else out.last_hidden_state
-
-
-def _load_quietly(cls, source, **overrides):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a full checkpoint must load without "newly initialised" warnings
-        return cls.from_hf(source, **overrides).eval()
 
 
 # ---------------------------------------------------------------- config
@@ -138,14 +122,12 @@ def test_encoder_matches_transformers_at_every_layer(source, tmp_path):
     hf = _hf_model("encoder")
     if source == "folder":
         hf.save_pretrained(tmp_path)
-    ours = _load_quietly(BertModel, hf if source == "object" else tmp_path)
+    ours = load_without_warnings(BertModel, hf if source == "object" else tmp_path)
     ids, mask, types = batch = _batch()
     with torch.no_grad():
         expected = hf(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True)
         got = ours(*batch, output_hidden_states=True)
-    assert len(got.hidden_states) == TINY["num_hidden_layers"] + 1 == len(expected.hidden_states)
-    for layer, (a, b) in enumerate(zip(got.hidden_states, expected.hidden_states, strict=True)):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, layer=layer: f"hidden state {layer}: {m}")
+    assert_hidden_states_close(got.hidden_states, expected.hidden_states, TINY["num_hidden_layers"], **TOL)
     torch.testing.assert_close(got.last_hidden_state, expected.last_hidden_state, **TOL)
     torch.testing.assert_close(got.pooler_output, expected.pooler_output, **TOL)
     assert expected.pooler_output.abs().mean() > 0.1  # the pooler is not saturated or dead: the check has teeth
@@ -157,7 +139,7 @@ def test_task_models_match_transformers(kind, source, tmp_path):
     hf = _hf_model(kind)
     if source == "folder":
         hf.save_pretrained(tmp_path)
-    ours = _load_quietly(PAIRS[kind][1], hf if source == "object" else tmp_path)
+    ours = load_without_warnings(PAIRS[kind][1], hf if source == "object" else tmp_path)
     batch = _batch()
     with torch.no_grad():
         expected = _hf_logits(hf, batch)
@@ -169,7 +151,7 @@ def test_task_models_match_transformers(kind, source, tmp_path):
 @pytest.mark.parametrize("hidden_act", ["gelu_new", "relu"])
 def test_other_activations_match_transformers(hidden_act):
     hf = _hf_model("mlm", hidden_act=hidden_act)
-    ours = _load_quietly(BertForMaskedLM, hf)
+    ours = load_without_warnings(BertForMaskedLM, hf)
     assert ours.config.hidden_act == hidden_act
     batch = _batch()
     with torch.no_grad():
@@ -179,7 +161,7 @@ def test_other_activations_match_transformers(hidden_act):
 def test_gradients_match_transformers():
     """The tied decoder collects the gradient of both its uses, as Hugging Face's does."""
     hf = _hf_model("mlm")
-    ours = _load_quietly(BertForMaskedLM, hf)
+    ours = load_without_warnings(BertForMaskedLM, hf)
     batch = _batch()
     weights = torch.randn(3, 10, TINY["vocab_size"], generator=torch.Generator().manual_seed(2))
     (ours(*batch) * weights).sum().backward()
@@ -210,7 +192,7 @@ def minilm_path():
 def test_all_minilm_l6_v2_matches_transformers(minilm_path):
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path)
     reference = transformers.AutoModel.from_pretrained(minilm_path, attn_implementation="eager").eval()
-    ours = _load_quietly(BertModel, minilm_path)
+    ours = load_without_warnings(BertModel, minilm_path)
     assert ours.config == BertConfig(
         **{**dataclasses.asdict(BertConfig()), "hidden_size": 384, "num_hidden_layers": 6, "intermediate_size": 1536}
     )
@@ -243,7 +225,7 @@ def test_all_minilm_l6_v2_matches_transformers(minilm_path):
 
 @pytest.mark.parametrize("kind", ["encoder", "mlm", "classifier"])
 def test_right_padding_does_not_change_real_tokens(kind):
-    ours = _load_quietly(PAIRS[kind][1], _hf_model(kind))
+    ours = load_without_warnings(PAIRS[kind][1], _hf_model(kind))
     ids, _, types = _batch(seq_len=6)
     padded_ids = torch.cat([ids, torch.randint(1, TINY["vocab_size"], (3, 4))], dim=1)  # non-pad ids: the mask must act
     padded_types = torch.cat([types, torch.ones(3, 4, dtype=torch.long)], dim=1)
@@ -265,7 +247,7 @@ def test_right_padding_does_not_change_real_tokens(kind):
 
 
 def test_a_sequence_of_padding_only_gives_finite_outputs():
-    ours = _load_quietly(BertModel, _hf_model("encoder"))
+    ours = load_without_warnings(BertModel, _hf_model("encoder"))
     ids, mask, types = _batch()
     mask[2] = 0
     assert torch.isfinite(ours(ids, mask, types).last_hidden_state).all()
@@ -299,7 +281,7 @@ def test_save_pretrained_loads_in_transformers_and_back(kind, tmp_path):
     hf_cls, ours_cls = PAIRS[kind]
     torch.manual_seed(3)
     extra = {"num_labels": 3} if kind == "classifier" else {}
-    ours = _randomize(ours_cls(BertConfig(**TINY), **extra), seed=3)
+    ours = randomize_for_parity(ours_cls(BertConfig(**TINY), **extra), seed=3)
     ours.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["architectures"] == [hf_cls.__name__] and config["model_type"] == "bert"
@@ -309,7 +291,7 @@ def test_save_pretrained_loads_in_transformers_and_back(kind, tmp_path):
     with torch.no_grad():
         expected = _main_output(ours, batch)
         torch.testing.assert_close(_hf_logits(reference.eval(), batch), expected, **TOL)
-        again = _load_quietly(ours_cls, tmp_path)
+        again = load_without_warnings(ours_cls, tmp_path)
         torch.testing.assert_close(_main_output(again, batch), expected, atol=0, rtol=0)
     for name, tensor in again.state_dict().items():
         assert torch.equal(tensor, ours.state_dict()[name]), name
@@ -339,7 +321,7 @@ def test_encoder_from_a_masked_lm_warns_about_the_pooler_only():
     with pytest.warns(UserWarning, match="pooler") as record:
         BertModel.from_hf(_hf_model("mlm"))
     assert len(record) == 1 and "lm_head" not in str(record[0].message)
-    _load_quietly(BertModel, _hf_model("classifier"))  # the classifier's head is dropped without a word
+    load_without_warnings(BertModel, _hf_model("classifier"))  # the classifier's head is dropped without a word
 
 
 def test_the_mapping_covers_every_hugging_face_weight():

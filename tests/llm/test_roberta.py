@@ -14,13 +14,13 @@ import dataclasses
 import itertools
 import json
 import random
-import warnings
 
 import pytest
 import torch
 import transformers
 
 from paperzoo.core.errors import ConfigError, CorruptDataError, DatasetNotFoundError
+from paperzoo.core.parity import assert_hidden_states_close, load_without_warnings, randomize_for_parity
 from paperzoo.llm.data.auto import (
     ByteLevelBPETokenizer,
     bytes_to_unicode,
@@ -66,14 +66,8 @@ def _hf_config(**kwargs) -> transformers.RobertaConfig:
     return transformers.RobertaConfig(**{**TINY, "num_labels": 3, "attn_implementation": "eager", **kwargs})
 
 
-@torch.no_grad()
 def _randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Every parameter redrawn at a scale where a wrong mapping shows: LayerNorm weights near 1, the rest N(0, 0.3)."""
-    generator = torch.Generator().manual_seed(seed)
-    for name, p in model.named_parameters():
-        noise = torch.randn(p.shape, generator=generator)
-        p.copy_(1 + 0.2 * noise if name.endswith(("LayerNorm.weight", "layer_norm.weight")) else 0.3 * noise)
-    return model.eval()
+    return randomize_for_parity(model, seed, norm_suffixes=("LayerNorm.weight", "layer_norm.weight"))
 
 
 def _hf_model(kind: str, seed: int = 0, **config) -> torch.nn.Module:
@@ -101,12 +95,6 @@ def _reference(hf, batch) -> torch.Tensor:
 def _main_output(model, batch) -> torch.Tensor:
     out = model(*batch)
     return out if torch.is_tensor(out) else out.last_hidden_state
-
-
-def _load_quietly(cls, source, **overrides):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a full checkpoint must load without "newly initialised" warnings
-        return cls.from_hf(source, **overrides).eval()
 
 
 # ---------------------------------------------------------------- config
@@ -158,14 +146,12 @@ def test_encoder_matches_transformers_at_every_layer(source, tmp_path):
     hf = _hf_model("encoder")
     if source == "folder":
         hf.save_pretrained(tmp_path)
-    ours = _load_quietly(RobertaModel, hf if source == "object" else tmp_path)
+    ours = load_without_warnings(RobertaModel, hf if source == "object" else tmp_path)
     batch = _batch()
     with torch.no_grad():
         expected = hf(input_ids=batch[0], attention_mask=batch[1], output_hidden_states=True)
         got = ours(*batch, output_hidden_states=True)
-    assert len(got.hidden_states) == TINY["num_hidden_layers"] + 1 == len(expected.hidden_states)
-    for layer, (a, b) in enumerate(zip(got.hidden_states, expected.hidden_states, strict=True)):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m, layer=layer: f"hidden state {layer}: {m}")
+    assert_hidden_states_close(got.hidden_states, expected.hidden_states, TINY["num_hidden_layers"], **TOL)
     torch.testing.assert_close(got.pooler_output, expected.pooler_output, **TOL)
     assert expected.pooler_output.abs().mean() > 0.1  # the pooler is neither saturated nor dead: the check has teeth
 
@@ -176,7 +162,7 @@ def test_task_models_match_transformers(kind, source, tmp_path):
     hf = _hf_model(kind)
     if source == "folder":
         hf.save_pretrained(tmp_path)
-    ours = _load_quietly(PAIRS[kind][1], hf if source == "object" else tmp_path)
+    ours = load_without_warnings(PAIRS[kind][1], hf if source == "object" else tmp_path)
     batch = _batch()
     with torch.no_grad():
         expected = _reference(hf, batch)
@@ -188,7 +174,7 @@ def test_task_models_match_transformers(kind, source, tmp_path):
 
 def test_the_lm_head_is_gelu_whatever_hidden_act():
     hf = _hf_model("mlm", hidden_act="relu")  # the encoder's feed-forward uses relu, the LM head still GELU
-    ours = _load_quietly(RobertaForMaskedLM, hf)
+    ours = load_without_warnings(RobertaForMaskedLM, hf)
     with torch.no_grad():
         torch.testing.assert_close(ours(*_batch()), _reference(hf, _batch()), **TOL)
 
@@ -203,7 +189,7 @@ def test_positions_are_fairseqs():
 
 def test_left_padding_keeps_the_positions_of_real_tokens():
     hf = _hf_model("encoder")
-    ours = _load_quietly(RobertaModel, hf)
+    ours = load_without_warnings(RobertaModel, hf)
     ids, mask = _batch(seq_len=6)
     ids, mask = ids[:1], mask[:1]
     left_ids = torch.cat([torch.ones(1, 3, dtype=torch.long), ids], dim=1)
@@ -218,7 +204,7 @@ def test_left_padding_keeps_the_positions_of_real_tokens():
 
 @pytest.mark.parametrize("kind", ["encoder", "mlm", "classifier"])
 def test_right_padding_does_not_change_real_tokens(kind):
-    ours = _load_quietly(PAIRS[kind][1], _hf_model(kind))
+    ours = load_without_warnings(PAIRS[kind][1], _hf_model(kind))
     ids, mask = _batch(seq_len=6)
     ids, mask = ids[:1], mask[:1]
     padded_ids = torch.cat([ids, torch.ones(1, 4, dtype=torch.long)], dim=1)
@@ -271,7 +257,7 @@ def test_save_pretrained_loads_in_transformers_and_back(kind, tmp_path):
     with torch.no_grad():
         expected = _main_output(ours, batch)
         torch.testing.assert_close(_reference(reference.eval(), batch), expected, **TOL)
-        again = _load_quietly(ours_cls, tmp_path)
+        again = load_without_warnings(ours_cls, tmp_path)
         torch.testing.assert_close(_main_output(again, batch), expected, atol=0, rtol=0)
     if kind == "mlm":
         assert again.lm_head.decoder.weight is again.roberta.embeddings.word_embeddings.weight
