@@ -106,6 +106,11 @@ def test_run_prints_metric_next_to_paper_value(tmp_path, capsys, monkeypatch):
     record = json.loads(results[0].read_text())
     assert record["seed"] == 0 and record["value"] == record["test_metrics"]["test/loss"]
     assert "epoch" in Path(record["checkpoint"]).name  # tested on the best checkpoint, not the last weights
+    # --experiment.name renames the run everywhere: its folder, its record and the printed summary
+    assert main(["run", str(config), "--experiment.name=probe-renamed", "--trainer.max_epochs=1"]) == 0
+    assert "probe-renamed: test MSE = " in capsys.readouterr().out
+    (renamed,) = tmp_path.glob("runs/probe-renamed/version_*/result.json")
+    assert json.loads(renamed.read_text())["experiment"] == "probe-renamed"
 
 
 def test_enable_checkpointing_false_writes_no_checkpoint(tmp_path, monkeypatch):

@@ -406,6 +406,7 @@ def _run_seeds(
     results: list[dict[str, Any]] = []
     for seed in seeds:
         cli = PaperzooCLI(args=["--config", str(config), *overrides, f"--seed_everything={seed}"], run=False)
+        info = cli.config_init.get("experiment") or info  # with any --experiment.* overrides applied
         trainer = cli.trainer
         trainer.fit(cli.model, datamodule=cli.datamodule)
         ckpt = trainer.checkpoint_callback
@@ -452,11 +453,12 @@ def _compare_group(group: Experiment, finished: list[tuple[Experiment, list[dict
 def _print_run_summary(info: ExperimentInfo, results: list[dict[str, Any]]) -> None:
     values = [r["value"] for r in results if r["value"] is not None]
     label = info.metric or info.monitor
+    name = results[0]["experiment"] if results else info.name  # as renamed by --experiment.name, if it was
     for r in results:
         shown = "n/a" if r["value"] is None else f"{r['value']:.4g}"
-        print(f"{info.name} seed {r['seed']}: {label} = {shown}  (run dir: {r['log_dir']})")
+        print(f"{name} seed {r['seed']}: {label} = {shown}  (run dir: {r['log_dir']})")
     if not values:
-        print(f"{info.name}: the test did not log {info.monitor!r}, so {label} is not available")
+        print(f"{name}: the test did not log {info.monitor!r}, so {label} is not available")
         return
     if len(values) > 1:
         summary = f"{statistics.mean(values):.4g} +- {statistics.stdev(values):.2g} over {len(values)} seeds"
@@ -464,7 +466,7 @@ def _print_run_summary(info: ExperimentInfo, results: list[dict[str, Any]]) -> N
         summary = f"{values[0]:.4g}"
     paper = f"{info.paper_value:g}" if info.paper_value is not None else "not reported"
     note = "" if info.papers_dataset else " (on an offline stand-in dataset, not the paper's)"
-    print(f"{info.name}: {label} = {summary}; paper: {paper}{note}")
+    print(f"{name}: {label} = {summary}; paper: {paper}{note}")
 
 
 if __name__ == "__main__":
