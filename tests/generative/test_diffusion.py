@@ -352,6 +352,12 @@ def test_diffusion_module_learns_and_samples():
     samples = module.sample(5, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (5, 3, 8, 8) and samples.min() >= -1 and samples.max() <= 1
     torch.testing.assert_close(module.sample(5, generator=torch.Generator().manual_seed(0)), samples)
+    # the same checkpoint, sampled from its trained weights instead of their average
+    online_module = DiffusionModule(tiny_unet(), ema_decay=0.9, sample_steps=10, sample_with_ema=False)
+    online_module.load_state_dict(module.state_dict())
+    assert online_module.sampling_network is online_module.network
+    online_samples = online_module.sample(5, generator=torch.Generator().manual_seed(0))
+    assert (online_samples - samples).abs().max() > 1e-3
     previews = module.preview(4, generator=torch.Generator().manual_seed(0))
     assert previews["samples"].shape == (4, 3, 8, 8)
     trajectory, nrow = previews["trajectory"]

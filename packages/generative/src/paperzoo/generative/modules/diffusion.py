@@ -73,6 +73,8 @@ class _AveragedDenoiser(GenerativeModule):
         ema_warmup: use decay ``min(ema_decay, (1 + n) / (10 + n))`` at update n (TensorFlow's
             ``ExponentialMovingAverage`` with ``num_updates``), so a short run's average is not its initialisation.
         val_seed: seed of the validation noise: batch ``i`` always gets the draws of seed ``val_seed + i``.
+        sample_with_ema: sample and validate with the moving average (when there is one); false uses the trained
+            weights, which the average is still kept alongside.
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class _AveragedDenoiser(GenerativeModule):
         optimizer: OptimizerCallable,
         lr_scheduler: LRSchedulerCallable | None,
         scheduler_interval: Literal["step", "epoch"],
+        sample_with_ema: bool = True,
     ) -> None:
         super().__init__(optimizer=optimizer, lr_scheduler=lr_scheduler, scheduler_interval=scheduler_interval)
         if not hasattr(network, "in_channels") or not hasattr(network, "image_size"):
@@ -95,6 +98,7 @@ class _AveragedDenoiser(GenerativeModule):
         self.ema_decay = ema_decay
         self.ema_warmup = ema_warmup
         self.val_seed = val_seed
+        self.sample_with_ema = sample_with_ema
         self.ema_network: nn.Module | None = None
         if ema_decay is not None:
             self.ema_network = copy.deepcopy(network).requires_grad_(False)
@@ -102,8 +106,8 @@ class _AveragedDenoiser(GenerativeModule):
 
     @property
     def sampling_network(self) -> nn.Module:
-        """The weights that sample and validate: the moving average if there is one."""
-        return self.ema_network if self.ema_network is not None else self.network
+        """The weights that sample and validate: the moving average if there is one and ``sample_with_ema``."""
+        return self.ema_network if self.ema_network is not None and self.sample_with_ema else self.network
 
     def on_train_start(self) -> None:
         self._ema_step = self.trainer.global_step
@@ -174,6 +178,8 @@ class DiffusionModule(_AveragedDenoiser):
         ema_warmup: average with decay ``min(ema_decay, (1 + n) / (10 + n))`` at update n (TensorFlow's
             ``ExponentialMovingAverage`` with ``num_updates``), so a short run's average is not its initialisation;
             off in the paper.
+        sample_with_ema: sample and validate with the moving average; false uses the trained weights (for example to
+            test a run too short for a 0.999 average to have left its initialisation).
         val_seed: seed of the validation steps and noise.
         trajectory_frames: how many intermediate :math:`x_t` the preview's trajectory shows.
         optimizer: see :class:`~paperzoo.core.modules.PaperzooModule`; default Adam(lr=2e-4), the paper's.
@@ -199,13 +205,16 @@ class DiffusionModule(_AveragedDenoiser):
         p_uncond: float = 0.1,
         ema_decay: float | None = 0.9999,
         ema_warmup: bool = False,
+        sample_with_ema: bool = True,
         val_seed: int = 0,
         trajectory_frames: int = 8,
         optimizer: OptimizerCallable = _adam_ddpm,
         lr_scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
     ) -> None:
-        super().__init__(network, ema_decay, ema_warmup, val_seed, optimizer, lr_scheduler, scheduler_interval)
+        super().__init__(
+            network, ema_decay, ema_warmup, val_seed, optimizer, lr_scheduler, scheduler_interval, sample_with_ema
+        )
         self.save_hyperparameters(ignore=["network", "optimizer", "lr_scheduler"])
         if sampler not in ("ddpm", "ddim"):
             raise ConfigError(f"unknown sampler {sampler!r}; choose 'ddpm' or 'ddim'")
@@ -389,6 +398,7 @@ class ScoreModule(_AveragedDenoiser):
         scale_by_sigma: divide the network's output by :math:`\sigma`.
         ema_decay: decay of the weights' moving average; ``None`` (the 2019 paper's choice) for none.
         ema_warmup: average with decay ``min(ema_decay, (1 + n) / (10 + n))`` at update n.
+        sample_with_ema: sample and validate with the moving average; false uses the trained weights.
         val_seed: seed of the validation levels and noise.
         optimizer: see :class:`~paperzoo.core.modules.PaperzooModule`; default Adam(lr=1e-3), the paper's.
         lr_scheduler: see :class:`~paperzoo.core.modules.PaperzooModule`.
@@ -409,12 +419,15 @@ class ScoreModule(_AveragedDenoiser):
         scale_by_sigma: bool = True,
         ema_decay: float | None = None,
         ema_warmup: bool = False,
+        sample_with_ema: bool = True,
         val_seed: int = 0,
         optimizer: OptimizerCallable = _adam_ncsn,
         lr_scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
     ) -> None:
-        super().__init__(network, ema_decay, ema_warmup, val_seed, optimizer, lr_scheduler, scheduler_interval)
+        super().__init__(
+            network, ema_decay, ema_warmup, val_seed, optimizer, lr_scheduler, scheduler_interval, sample_with_ema
+        )
         self.save_hyperparameters(ignore=["network", "optimizer", "lr_scheduler"])
         if steps_per_sigma < 1 or step_lr <= 0:
             raise ConfigError(f"steps_per_sigma={steps_per_sigma} must be >= 1 and step_lr={step_lr} > 0")
