@@ -292,3 +292,16 @@ def test_cyclegan_learns_translates_and_decays_its_learning_rate():
         real, fake = model.metric_images((pool_a[:2], a[:2]))
         torch.testing.assert_close(real, a[:2])
         torch.testing.assert_close(fake, model.translate_a_to_b(pool_a[:2]).clamp(-1, 1))
+
+
+def test_a_checkpoint_tested_on_its_own_stores_test_images_for_its_sheets():
+    # `paperzoo test --ckpt_path ...` runs no training or validation batch before the preview sheets are drawn
+    L.seed_everything(0, verbose=False)
+    a, b = _unpaired().tensors
+    model = _module(sample_pool_size=5)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    tested = trainer.test(model, DataLoader(TensorDataset(a, b), batch_size=4), verbose=False)[0]
+    assert {"test/cycle_loss", "test/identity_loss", "test/gan_loss"} <= set(tested)
+    sheets = model.preview(5)
+    assert sheets["a_to_b"][0].shape == (15, 3, 16, 16)
+    torch.testing.assert_close(sheets["a_to_b"][0][::3], a[:5])  # the first 5 test images of domain A, across batches

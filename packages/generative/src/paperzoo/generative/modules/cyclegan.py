@@ -306,20 +306,38 @@ class CycleGANModule(GenerativeModule):
         for scheduler in self.lr_schedulers():
             scheduler.step()
 
+    # Validation and test both score the generators and store their first images for the preview sheets, so that a
+    # checkpoint tested on its own (`paperzoo test --ckpt_path ...`) has images to translate.
+
     def on_validation_epoch_start(self) -> None:
         self._pending_pool = []
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._store_pending()
+
+    def on_test_epoch_start(self) -> None:
+        self._pending_pool = []
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._store_pending()
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         real_a, real_b = batch
         stored = sum(len(a) for a, _ in self._pending_pool)
         if stored < self.sample_pool_size:
             self._pending_pool.append((real_a.detach().cpu(), real_b.detach().cpu()))
         losses, _, _ = self.generator_losses(real_a, real_b)
         kwargs = {"on_epoch": True, "batch_size": len(real_a), "sync_dist": True}
-        self.log("val/cycle_loss", losses["cycle_loss"], prog_bar=True, **kwargs)
-        self.log_dict({f"val/{name}": losses[name] for name in ("identity_loss", "gan_loss")}, **kwargs)
+        self.log(f"{stage}/cycle_loss", losses["cycle_loss"], prog_bar=True, **kwargs)
+        self.log_dict({f"{stage}/{name}": losses[name] for name in ("identity_loss", "gan_loss")}, **kwargs)
 
-    def on_validation_epoch_end(self) -> None:
+    def _store_pending(self) -> None:
         if self._pending_pool:
             images_a = torch.cat([a for a, _ in self._pending_pool])
             images_b = torch.cat([b for _, b in self._pending_pool])
