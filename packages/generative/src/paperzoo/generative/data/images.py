@@ -444,6 +444,8 @@ class UnpairedImages(SeededLoaderDataModule):
 
     An epoch walks the larger domain once; each image is paired with an image of the other domain drawn by a
     seeded permutation, so the pairs carry no correspondence. Subclasses fill ``domains`` in :meth:`load_domains`.
+    CycleGAN's datasets have only train and test splits, so the validation loader serves the test pairs: watch its
+    losses, but do not pick a checkpoint on them if the test is to stay unseen (the configs keep the last one).
 
     Args:
         resolution: the side of the served images.
