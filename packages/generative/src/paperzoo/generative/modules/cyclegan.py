@@ -316,16 +316,17 @@ class CycleGANModule(GenerativeModule):
         self._evaluate(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        self._store_pending()
-
-    def on_test_epoch_start(self) -> None:
-        self._pending_pool = []
+        if self._pending_pool:
+            images_a = torch.cat([a for a, _ in self._pending_pool])
+            images_b = torch.cat([b for _, b in self._pending_pool])
+            self._remember(images_a, images_b)
+            self._pending_pool = []
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
-    def on_test_epoch_end(self) -> None:
-        self._store_pending()
+    on_test_epoch_start = on_validation_epoch_start
+    on_test_epoch_end = on_validation_epoch_end
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         real_a, real_b = batch
@@ -336,10 +337,3 @@ class CycleGANModule(GenerativeModule):
         kwargs = {"on_epoch": True, "batch_size": len(real_a), "sync_dist": True}
         self.log(f"{stage}/cycle_loss", losses["cycle_loss"], prog_bar=True, **kwargs)
         self.log_dict({f"{stage}/{name}": losses[name] for name in ("identity_loss", "gan_loss")}, **kwargs)
-
-    def _store_pending(self) -> None:
-        if self._pending_pool:
-            images_a = torch.cat([a for a, _ in self._pending_pool])
-            images_b = torch.cat([b for _, b in self._pending_pool])
-            self._remember(images_a, images_b)
-            self._pending_pool = []

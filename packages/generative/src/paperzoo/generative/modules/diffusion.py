@@ -281,8 +281,9 @@ class DiffusionModule(_AveragedDenoiser):
         labels = labels if self.conditional else None
         loss = self._loss(self.sampling_network, x0, labels, t, noise)
         self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
-        if self.ema_network is not None:
-            self.log("val/loss_online", self._loss(self.network, x0, labels, t, noise), on_epoch=True, sync_dist=True)
+        if self.ema_network is not None:  # the same loss when sampling with the trained weights: not computed twice
+            online = loss if self.sampling_network is self.network else self._loss(self.network, x0, labels, t, noise)
+            self.log("val/loss_online", online, on_epoch=True, sync_dist=True)
 
     def _timesteps(self) -> list[int]:
         return sampling_timesteps(self.schedule.num_timesteps, self.sample_steps, self.timestep_spacing)
@@ -471,9 +472,11 @@ class ScoreModule(_AveragedDenoiser):
         generator = self._validation_generator(batch_idx)
         levels = torch.randint(0, len(self.sigmas), (x.shape[0],), generator=generator).to(x.device)
         noise = torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype)
-        self.log("val/loss", self._loss(self.sampling_network, x, levels, noise), on_epoch=True, sync_dist=True)
-        if self.ema_network is not None:
-            self.log("val/loss_online", self._loss(self.network, x, levels, noise), on_epoch=True, sync_dist=True)
+        loss = self._loss(self.sampling_network, x, levels, noise)
+        self.log("val/loss", loss, on_epoch=True, sync_dist=True)
+        if self.ema_network is not None:  # the same loss when sampling with the trained weights: not computed twice
+            online = loss if self.sampling_network is self.network else self._loss(self.network, x, levels, noise)
+            self.log("val/loss_online", online, on_epoch=True, sync_dist=True)
 
     @torch.no_grad()
     def _langevin(self, num_samples: int, generator: torch.Generator | None, callback=None) -> Tensor:
